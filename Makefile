@@ -1,0 +1,40 @@
+# usrsp: one Makefile for the go.work monorepo. Every target loops over the
+# modules listed in go.work, so a new module needs only `go work use`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO      ?= go
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
+BIN     := $(CURDIR)/bin
+# -race needs cgo; the count=1 keeps integration results honest.
+TESTFLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build every module and the binaries into bin/
+	@for m in $(MODULES); do echo "== build $${m#$(CURDIR)/}"; (cd $$m && $(GO) build ./...); done
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/userspace ./services/cni-entry/cmd/userspace
+
+.PHONY: test
+test: ## unit and integration tests of every module (README's test command)
+	@for m in $(MODULES); do echo "== test $${m#$(CURDIR)/}"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
+
+.PHONY: lint
+lint: ## gofmt and go vet on every module
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do echo "== vet $${m#$(CURDIR)/}"; (cd $$m && $(GO) vet ./...); done
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES); do echo "== tidy $${m#$(CURDIR)/}"; (cd $$m && GOWORK=off $(GO) mod tidy); done
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	@for m in $(MODULES); do (cd $$m && for p in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
+	    echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$p; done; done); done

@@ -1,0 +1,191 @@
+// Package contractstest provides an in-memory adapter that serves the
+// contracts over a real NATS connection, so cni-entry and tools can be
+// tested without a vswitch.
+package contractstest
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"usrsp.dev/contracts"
+)
+
+// FakeAdapter keeps attachments in memory and behaves as the contracts say
+// a real adapter does: idempotent attach and detach, CHECK that reports
+// absence and mismatch, GC by network.
+type FakeAdapter struct {
+	Engine contracts.Engine
+
+	mu       sync.Mutex
+	atts     map[contracts.AttachmentKey]contracts.Attachment
+	failNext map[contracts.Op]error
+	notReady string
+	calls    []contracts.Op
+}
+
+var _ contracts.Adapter = (*FakeAdapter)(nil)
+
+// NewFakeAdapter returns an empty fake for engine e.
+func NewFakeAdapter(e contracts.Engine) *FakeAdapter {
+	return &FakeAdapter{Engine: e, atts: map[contracts.AttachmentKey]contracts.Attachment{}, failNext: map[contracts.Op]error{}}
+}
+
+// Serve registers f on nc as node's adapter; stop the returned service
+// (or close nc) to take it away.
+func (f *FakeAdapter) Serve(nc *nats.Conn, node string) (micro.Service, error) {
+	return contracts.AddService(nc, contracts.ServiceConfig{Node: node, Engine: f.Engine, Version: "0.0.0-fake"}, f)
+}
+
+// FailNext makes the next call of op return err.
+func (f *FakeAdapter) FailNext(op contracts.Op, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext[op] = err
+}
+
+// SetNotReady makes Status report not ready with msg ("" makes it ready).
+func (f *FakeAdapter) SetNotReady(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notReady = msg
+}
+
+// Attachments returns a copy of the current attachments, sorted by key.
+func (f *FakeAdapter) Attachments() []contracts.Attachment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sortedLocked("")
+}
+
+// Calls returns the operations served so far, in order.
+func (f *FakeAdapter) Calls() []contracts.Op {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]contracts.Op(nil), f.calls...)
+}
+
+// Put stores an attachment directly, e.g. to simulate a leftover.
+func (f *FakeAdapter) Put(a contracts.Attachment) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.atts[a.Key] = a
+}
+
+func (f *FakeAdapter) begin(op contracts.Op) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, op)
+	err := f.failNext[op]
+	delete(f.failNext, op)
+	return err
+}
+
+func (f *FakeAdapter) sortedLocked(network string) []contracts.Attachment {
+	out := []contracts.Attachment{}
+	for _, a := range f.atts {
+		if network == "" || a.Network == network {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}
+
+// Attach implements contracts.Adapter.
+func (f *FakeAdapter) Attach(_ context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
+	err := f.begin(contracts.OpAttach)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := f.atts[r.Key]; ok {
+		if !reflect.DeepEqual(a.Interface, r.Interface) || a.Network != r.Network {
+			return nil, contracts.Errorf(contracts.CodeConflict, "attachment %s exists with another configuration", r.Key)
+		}
+		return &contracts.AttachResponse{Attachment: a}, nil
+	}
+	a := contracts.Attachment{
+		Key: r.Key, Network: r.Network, Engine: f.Engine, Pod: r.Pod, Interface: r.Interface,
+		HostIfName: "fake-" + r.Key.IfName, SocketPath: r.Interface.SocketPath,
+		HostMAC: "02:fe:00:00:00:01", CreatedAt: time.Now().UTC(),
+	}
+	f.atts[r.Key] = a
+	return &contracts.AttachResponse{Attachment: a}, nil
+}
+
+// Detach implements contracts.Adapter.
+func (f *FakeAdapter) Detach(_ context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
+	err := f.begin(contracts.OpDetach)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	_, ok := f.atts[r.Key]
+	delete(f.atts, r.Key)
+	return &contracts.DetachResponse{Removed: ok}, nil
+}
+
+// Check implements contracts.Adapter.
+func (f *FakeAdapter) Check(_ context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
+	err := f.begin(contracts.OpCheck)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	a, ok := f.atts[r.Key]
+	if !ok {
+		return nil, contracts.Errorf(contracts.CodeNotFound, "attachment %s not found on %s", r.Key, f.Engine)
+	}
+	if !reflect.DeepEqual(a.Interface, r.Interface) {
+		return nil, contracts.Errorf(contracts.CodeMismatch, "attachment %s differs from its configuration", r.Key)
+	}
+	return &contracts.CheckResponse{Attachment: a}, nil
+}
+
+// List implements contracts.Adapter.
+func (f *FakeAdapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.ListResponse, error) {
+	err := f.begin(contracts.OpList)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &contracts.ListResponse{Attachments: f.sortedLocked(r.Network)}, nil
+}
+
+// GC implements contracts.Adapter.
+func (f *FakeAdapter) GC(_ context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
+	err := f.begin(contracts.OpGC)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	valid := map[contracts.AttachmentKey]bool{}
+	for _, k := range r.Valid {
+		valid[k] = true
+	}
+	removed := []contracts.AttachmentKey{}
+	for k, a := range f.atts {
+		if a.Network == r.Network && !valid[k] {
+			delete(f.atts, k)
+			removed = append(removed, k)
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].String() < removed[j].String() })
+	return &contracts.GCResponse{Removed: removed}, nil
+}
+
+// Status implements contracts.Adapter.
+func (f *FakeAdapter) Status(context.Context, *contracts.StatusRequest) (*contracts.StatusResponse, error) {
+	err := f.begin(contracts.OpStatus)
+	defer f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &contracts.StatusResponse{Ready: f.notReady == "", Message: f.notReady, Engine: f.Engine,
+		Version: "0.0.0-fake", Vswitch: "fake", Attachments: len(f.atts)}, nil
+}

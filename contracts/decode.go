@@ -1,0 +1,185 @@
+package contracts
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Limits shared by every producer and consumer of these messages.
+const (
+	MaxIfNameLen      = 15  // Linux IFNAMSIZ-1; Multus passes kernel-style names
+	MaxContainerIDLen = 256 // generous; runtimes use 64 hex chars
+	MaxSocketPathLen  = 107 // sun_path is 108 bytes including the NUL
+)
+
+// decodeStrict unmarshals one JSON object and rejects trailing data, so a
+// truncated or concatenated message never half-applies.
+func decodeStrict(b []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return Errorf(CodeDecode, "%s: %v", what, err)
+	}
+	if dec.More() {
+		return Errorf(CodeDecode, "%s: trailing data after the JSON object", what)
+	}
+	return nil
+}
+
+// ValidContainerID reports whether id is usable as a container id: the CNI
+// spec allows alphanumerics plus '_', '.', '-', starting alphanumeric.
+func ValidContainerID(id string) bool {
+	if id == "" || len(id) > MaxContainerIDLen {
+		return false
+	}
+	for i, r := range id {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '_' && r != '.' && r != '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidIfName reports whether name is a usable interface name: like a
+// Linux interface name (1-15 bytes, no '/', ':', white space, not "." or "..").
+func ValidIfName(name string) bool {
+	if name == "" || len(name) > MaxIfNameLen || name == "." || name == ".." {
+		return false
+	}
+	return !strings.ContainsAny(name, "/: \t\n\r\x00")
+}
+
+func checkKey(k AttachmentKey) error {
+	if !ValidContainerID(k.ContainerID) {
+		return Errorf(CodeInvalidConfig, "key.containerId %q is not a valid container id", k.ContainerID)
+	}
+	if !ValidIfName(k.IfName) {
+		return Errorf(CodeInvalidConfig, "key.ifName %q is not a valid interface name", k.IfName)
+	}
+	return nil
+}
+
+func checkIfSpecs(t IfType, m *MemifSpec, v *VhostSpec) error {
+	switch t {
+	case IfTypeMemif:
+		if m == nil {
+			return Errorf(CodeInvalidConfig, "interface.memif is missing for ifType memif")
+		}
+		if m.Role != MemifRoleMaster && m.Role != MemifRoleSlave {
+			return Errorf(CodeInvalidConfig, "interface.memif.role %q is not master or slave", m.Role)
+		}
+		switch m.Mode {
+		case MemifModeEthernet, MemifModeIP, MemifModeInjectPunt:
+		default:
+			return Errorf(CodeInvalidConfig, "interface.memif.mode %q is not ethernet, ip or inject-punt", m.Mode)
+		}
+	case IfTypeVhostUser:
+		if v == nil {
+			return Errorf(CodeInvalidConfig, "interface.vhost is missing for ifType vhostuser")
+		}
+		if v.Mode != VhostModeClient && v.Mode != VhostModeServer {
+			return Errorf(CodeInvalidConfig, "interface.vhost.mode %q is not client or server", v.Mode)
+		}
+	default:
+		return Errorf(CodeInvalidConfig, "interface.ifType %q is not memif or vhostuser", t)
+	}
+	return nil
+}
+
+func checkHostInterface(h HostInterface) error {
+	if err := checkIfSpecs(h.IfType, h.Memif, h.Vhost); err != nil {
+		return err
+	}
+	switch h.NetType {
+	case NetTypeBridge:
+		if h.Bridge == nil {
+			return Errorf(CodeInvalidConfig, "interface.bridge is missing for netType bridge")
+		}
+	case NetTypeInterface, NetTypeNone:
+	default:
+		return Errorf(CodeInvalidConfig, "interface.netType %q is not bridge, interface or none", h.NetType)
+	}
+	if len(h.SocketPath) > MaxSocketPathLen {
+		return Errorf(CodeInvalidConfig, "interface.socketPath is %d bytes, the unix limit is %d", len(h.SocketPath), MaxSocketPathLen)
+	}
+	return nil
+}
+
+// DecodeAttachRequest parses and checks an AttachRequest.
+func DecodeAttachRequest(b []byte) (*AttachRequest, error) {
+	var r AttachRequest
+	if err := decodeStrict(b, &r, "attach request"); err != nil {
+		return nil, err
+	}
+	if err := checkKey(r.Key); err != nil {
+		return nil, err
+	}
+	if err := checkHostInterface(r.Interface); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeDetachRequest parses and checks a DetachRequest.
+func DecodeDetachRequest(b []byte) (*DetachRequest, error) {
+	var r DetachRequest
+	if err := decodeStrict(b, &r, "detach request"); err != nil {
+		return nil, err
+	}
+	return &r, checkKey(r.Key)
+}
+
+// DecodeCheckRequest parses and checks a CheckRequest.
+func DecodeCheckRequest(b []byte) (*CheckRequest, error) {
+	var r CheckRequest
+	if err := decodeStrict(b, &r, "check request"); err != nil {
+		return nil, err
+	}
+	if err := checkKey(r.Key); err != nil {
+		return nil, err
+	}
+	return &r, checkHostInterface(r.Interface)
+}
+
+// DecodeListRequest parses a ListRequest.
+func DecodeListRequest(b []byte) (*ListRequest, error) {
+	var r ListRequest
+	if len(bytes.TrimSpace(b)) == 0 {
+		return &r, nil
+	}
+	return &r, decodeStrict(b, &r, "list request")
+}
+
+// DecodeGCRequest parses and checks a GCRequest.
+func DecodeGCRequest(b []byte) (*GCRequest, error) {
+	var r GCRequest
+	if err := decodeStrict(b, &r, "gc request"); err != nil {
+		return nil, err
+	}
+	if r.Network == "" {
+		return nil, Errorf(CodeInvalidConfig, "gc request: network is empty")
+	}
+	for i, k := range r.Valid {
+		if err := checkKey(k); err != nil {
+			return nil, fmt.Errorf("gc request: valid[%d]: %w", i, err)
+		}
+	}
+	return &r, nil
+}
+
+// DecodeStatusRequest parses a StatusRequest (an empty body is fine).
+func DecodeStatusRequest(b []byte) (*StatusRequest, error) {
+	var r StatusRequest
+	if len(bytes.TrimSpace(b)) == 0 {
+		return &r, nil
+	}
+	return &r, decodeStrict(b, &r, "status request")
+}
+
+// DecodeEvent parses an Event.
+func DecodeEvent(b []byte) (*Event, error) {
+	var e Event
+	return &e, decodeStrict(b, &e, "event")
+}
