@@ -1,0 +1,314 @@
+package config_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/services/cni-entry/internal/config"
+)
+
+// Real configs of the old Userspace CNI (its README examples).
+const oldVPPMemifBridge = `{
+	"cniVersion": "0.3.1",
+	"type": "userspace",
+	"name": "memif-network",
+	"host": {
+		"engine": "vpp",
+		"iftype": "memif",
+		"netType": "bridge",
+		"memif": {"role": "master", "mode": "ethernet"},
+		"bridge": {"bridgeName": "4"}
+	},
+	"container": {
+		"engine": "vpp",
+		"iftype": "memif",
+		"netType": "interface",
+		"memif": {"role": "slave", "mode": "ethernet"}
+	},
+	"ipam": {
+		"type": "host-local",
+		"subnet": "192.168.210.0/24",
+		"rangeStart": "192.168.210.20",
+		"rangeEnd": "192.168.210.40",
+		"routes": [{"dst": "0.0.0.0/0"}],
+		"gateway": "192.168.210.1"
+	}
+}`
+
+const oldOVSVhostBridge = `{
+	"cniVersion": "0.3.1",
+	"type": "userspace",
+	"name": "userspace-ovs-net-1",
+	"kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
+	"logFile": "/var/log/userspace-ovs-net-1-cni.log",
+	"logLevel": "debug",
+	"host": {
+		"engine": "ovs-dpdk",
+		"iftype": "vhostuser",
+		"netType": "bridge",
+		"vhost": {"mode": "client"},
+		"bridge": {"bridgeName": "br-4"}
+	},
+	"container": {
+		"engine": "ovs-dpdk",
+		"iftype": "vhostuser",
+		"netType": "interface",
+		"vhost": {"mode": "server"}
+	},
+	"ipam": {"type": "host-local", "subnet": "10.56.217.0/24", "gateway": "10.56.217.1"}
+}`
+
+// A minimal valid config; tests patch it with JSON merge semantics.
+const minimal = `{
+	"cniVersion": "1.1.0", "name": "net", "type": "userspace",
+	"host": {"engine": "vpp", "iftype": "memif", "netType": "bridge", "bridge": {"bridgeId": 7}}
+}`
+
+var env = config.Env{IfName: "net1", Args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=pod;K8S_POD_UID=5f2c1a3e-1111-2222-3333-444455556666"}
+
+// patch deep-merges a JSON object into base (null deletes a key).
+func patch(t testing.TB, base, p string) []byte {
+	t.Helper()
+	var b, q map[string]any
+	require.NoError(t, json.Unmarshal([]byte(base), &b))
+	require.NoError(t, json.Unmarshal([]byte(p), &q))
+	merge(b, q)
+	out, err := json.Marshal(b)
+	require.NoError(t, err)
+	return out
+}
+
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+func TestLoadNetConfRejects(t *testing.T) {
+	long := strings.Repeat("x", 60)
+	tests := []struct {
+		name  string
+		patch string // merged into minimal
+		env   *config.Env
+		code  uint
+		field string // must appear in the message
+	}{
+		{"unknown engine", `{"host":{"engine":"dpdk"}}`, nil, 7, "host.engine"},
+		{"missing engine", `{"host":{"engine":null}}`, nil, 7, "host.engine"},
+		{"unknown iftype", `{"host":{"iftype":"tap"}}`, nil, 7, "host.iftype"},
+		{"missing iftype", `{"host":{"iftype":null}}`, nil, 7, "host.iftype"},
+		{"unknown netType", `{"host":{"netType":"l2"}}`, nil, 7, "host.netType"},
+		{"missing netType", `{"host":{"netType":null}}`, nil, 7, "host.netType"},
+		{"unknown memif role", `{"host":{"memif":{"role":"leader"}}}`, nil, 7, "host.memif.role"},
+		{"unknown memif mode", `{"host":{"memif":{"mode":"l3"}}}`, nil, 7, "host.memif.mode"},
+		{"unknown vhost mode", `{"host":{"iftype":"vhostuser","vhost":{"mode":"both"}}}`, nil, 7, "host.vhost.mode"},
+		{"memif block with vhostuser", `{"host":{"iftype":"vhostuser","memif":{"role":"master"}}}`, nil, 7, "host.memif"},
+		{"vhost block with memif", `{"host":{"vhost":{"mode":"client"}}}`, nil, 7, "host.vhost"},
+		{"container iftype differs", `{"container":{"iftype":"vhostuser"}}`, nil, 7, "container.iftype"},
+		{"container unknown engine", `{"container":{"engine":"snabb"}}`, nil, 7, "container.engine"},
+		{"container unknown netType", `{"container":{"netType":"mesh"}}`, nil, 7, "container.netType"},
+		{"same memif role", `{"host":{"memif":{"role":"master"}},"container":{"memif":{"role":"server"}}}`, nil, 7, "container.memif.role"},
+		{"memif mode differs", `{"container":{"memif":{"mode":"ip"}}}`, nil, 7, "container.memif.mode"},
+		{"memif socketfile differs", `{"container":{"memif":{"socketfile":"other.sock"}}}`, nil, 7, "container.memif.socketfile"},
+		{"same vhost mode", `{"host":{"engine":"ovs-dpdk","iftype":"vhostuser","bridge":null},"container":{"vhost":{"mode":"client"}}}`, nil, 7, "container.vhost.mode"},
+		{"bridge netType without bridge", `{"host":{"bridge":null}}`, nil, 7, "host.bridge.bridgeId"},
+		{"non-numeric vpp bridgeId", `{"host":{"bridge":{"bridgeId":"blue"}}}`, nil, 7, "host.bridge.bridgeId"},
+		{"non-numeric vpp bridgeName", `{"host":{"bridge":{"bridgeId":null,"bridgeName":"br-4"}}}`, nil, 7, "host.bridge.bridgeName"},
+		{"vpp bridgeId zero", `{"host":{"bridge":{"bridgeId":0}}}`, nil, 7, "host.bridge.bridgeId"},
+		{"vpp bridgeId and name disagree", `{"host":{"bridge":{"bridgeId":7,"bridgeName":"8"}}}`, nil, 7, "host.bridge.bridgeName"},
+		{"ovs bridgeId unsupported", `{"host":{"engine":"ovs-dpdk","iftype":"vhostuser"}}`, nil, 2, "host.bridge.bridgeId"},
+		{"ovs bad bridge name", `{"host":{"engine":"ovs-dpdk","iftype":"vhostuser","bridge":{"bridgeId":null,"bridgeName":"br/0"}}}`, nil, 7, "host.bridge.bridgeName"},
+		{"vlan too big", `{"host":{"bridge":{"vlanId":5000}}}`, nil, 7, "host.bridge.vlanId: 5000 is outside 1-4094"},
+		{"vlan negative", `{"host":{"bridge":{"vlanId":-1}}}`, nil, 7, "host.bridge.vlanId"},
+		{"container vlan too big", `{"container":{"bridge":{"vlanId":4095}}}`, nil, 7, "container.bridge.vlanId"},
+		{"socketfile dotdot", `{"host":{"memif":{"socketfile":"../../etc/x.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"socketfile absolute", `{"host":{"memif":{"socketfile":"/tmp/x.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"vhost socketfile with slash", `{"host":{"iftype":"vhostuser","vhost":{"socketfile":"a/b.sock"}}}`, nil, 7, "host.vhost.socketfile"},
+		{"socketfile too long", `{"host":{"memif":{"socketfile":"` + long + long + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"socket path too long even via link", `{"linkDir":"/` + long + `/` + long[:30] + `","host":{"memif":{"socketfile":"` + long[:50] + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"pod socket path too long", `{"podMountPath":"/` + long + `","host":{"memif":{"socketfile":"` + long[:50] + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"sharedDir relative", `{"sharedDir":"var/lib/usrsp"}`, nil, 7, "sharedDir"},
+		{"sharedDir escapes", `{"sharedDir":"/var/lib/../../etc"}`, nil, 7, "sharedDir"},
+		{"linkDir relative", `{"linkDir":"run/l"}`, nil, 7, "linkDir"},
+		{"podMountPath relative", `{"podMountPath":"run"}`, nil, 7, "podMountPath"},
+		{"logFile relative", `{"logFile":"cni.log"}`, nil, 7, "logFile"},
+		{"credentials relative", `{"nats":{"credentialsFile":"x.creds"}}`, nil, 7, "nats.credentialsFile"},
+		{"device info file relative", `{"runtimeConfig":{"CNIDeviceInfoFile":"dev.json"}}`, nil, 7, "runtimeConfig.CNIDeviceInfoFile"},
+		{"podVolume and sharedDir", `{"podVolume":"sockets","sharedDir":"/var/lib/x"}`, nil, 7, "podVolume"},
+		{"podVolume not a name", `{"podVolume":"Sock_ets"}`, nil, 7, "podVolume"},
+		{"bad host mac", `{"host":{"mac":"02:00:00:00:00"}}`, nil, 7, "host.mac"},
+		{"multicast container mac", `{"container":{"mac":"01:00:5e:00:00:01"}}`, nil, 7, "container.mac"},
+		{"mtu too small", `{"mtu":60}`, nil, 7, "mtu"},
+		{"mtu too big", `{"mtu":70000}`, nil, 7, "mtu"},
+		{"queues zero after default", `{"host":{"memif":{"queues":-1}}}`, nil, 7, "host.memif.queues"},
+		{"queues too many", `{"host":{"memif":{"queues":65}}}`, nil, 7, "host.memif.queues"},
+		{"ringSize not power of two", `{"host":{"memif":{"ringSize":1000}}}`, nil, 7, "host.memif.ringSize"},
+		{"ringSize too big", `{"host":{"memif":{"ringSize":65536}}}`, nil, 7, "host.memif.ringSize"},
+		{"ringSize one", `{"host":{"memif":{"ringSize":1}}}`, nil, 7, "host.memif.ringSize"},
+		{"bufferSize too small", `{"host":{"memif":{"bufferSize":64}}}`, nil, 7, "host.memif.bufferSize"},
+		{"container bufferSize too big", `{"container":{"memif":{"bufferSize":70000}}}`, nil, 7, "container.memif.bufferSize"},
+		{"memif secret too long", `{"host":{"memif":{"secret":"0123456789012345678901234"}}}`, nil, 7, "host.memif.secret"},
+		{"vhost queues", `{"host":{"iftype":"vhostuser","vhost":{"queues":100}}}`, nil, 7, "host.vhost.queues"},
+		{"vhost group", `{"host":{"iftype":"vhostuser","vhost":{"group":"-bad group"}}}`, nil, 7, "host.vhost.group"},
+		{"nats url scheme", `{"nats":{"url":"http://127.0.0.1:4222"}}`, nil, 7, "nats.url"},
+		{"nats url no host", `{"nats":{"url":"nats://"}}`, nil, 7, "nats.url"},
+		{"nats timeout not a duration", `{"nats":{"timeout":"3"}}`, nil, 7, "nats.timeout"},
+		{"nats timeout too long", `{"nats":{"timeout":"1h"}}`, nil, 7, "nats.timeout"},
+		{"log level unknown", `{"logLevel":"loud"}`, nil, 7, "logLevel"},
+		{"ipam type is a path", `{"ipam":{"type":"../../bin/sh"}}`, nil, 7, "ipam.type"},
+		{"name missing", `{"name":null}`, nil, 7, "name"},
+		{"memif role wrong type", `{"host":{"memif":{"role":3}}}`, nil, 6, "role"},
+		{"bad CNI_ARGS", `{}`, &config.Env{IfName: "net1", Args: "K8S_POD_UID"}, 4, "CNI_ARGS"},
+		{"pod uid with slash", `{}`, &config.Env{IfName: "net1", Args: "K8S_POD_UID=../../etc"}, 4, "K8S_POD_UID"},
+	}
+	require.GreaterOrEqual(t, len(tests), 30)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := env
+			if tt.env != nil {
+				e = *tt.env
+			}
+			_, err := config.LoadNetConf(patch(t, minimal, tt.patch), e)
+			var cniErr *types.Error
+			require.ErrorAs(t, err, &cniErr)
+			assert.Equal(t, tt.code, cniErr.Code, cniErr.Msg)
+			assert.Contains(t, cniErr.Msg, tt.field)
+		})
+	}
+}
+
+func TestLoadNetConfAcceptsOldConfigs(t *testing.T) {
+	t.Run("vpp memif bridge", func(t *testing.T) {
+		c, err := config.LoadNetConf([]byte(oldVPPMemifBridge), env)
+		require.NoError(t, err)
+		assert.Equal(t, uint32(4), c.Host.Bridge.ID, "numeric bridgeName is the bridge domain")
+		assert.Equal(t, "master", c.Host.Memif.Role)
+		assert.Equal(t, "slave", c.Container.Memif.Role)
+		assert.Equal(t, "memif-net1.sock", c.SocketFile())
+		assert.Equal(t, "interface", c.Container.NetType)
+		assert.Equal(t, "host-local", c.IPAM.Type)
+		assert.Equal(t, config.DefaultSharedDir, c.SharedDir)
+		assert.Equal(t, "5f2c1a3e-1111-2222-3333-444455556666", c.Pod.UID)
+		assert.Equal(t, "pod", c.Pod.Name)
+	})
+	t.Run("ovs vhostuser bridge", func(t *testing.T) {
+		c, err := config.LoadNetConf([]byte(oldOVSVhostBridge), env)
+		require.NoError(t, err)
+		assert.Equal(t, "br-4", c.Host.Bridge.BridgeName)
+		assert.Equal(t, "client", c.Host.Vhost.Mode)
+		assert.Equal(t, "server", c.Container.Vhost.Mode)
+		assert.Equal(t, "vhostuser-net1.sock", c.SocketFile())
+		assert.Equal(t, "debug", c.LogLevel)
+	})
+}
+
+func TestLoadNetConfAccepts(t *testing.T) {
+	tests := []struct {
+		name  string
+		patch string
+		check func(t *testing.T, c *config.NetConf)
+	}{
+		{"bridgeId as numeric string", `{"host":{"bridge":{"bridgeId":"12"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, uint32(12), c.Host.Bridge.ID)
+		}},
+		{"bridgeId and equal bridgeName", `{"host":{"bridge":{"bridgeId":9,"bridgeName":"9"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, uint32(9), c.Host.Bridge.ID)
+		}},
+		{"memif server/client aliases", `{"host":{"memif":{"role":"client"}},"container":{"memif":{"role":"server"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "slave", c.Host.Memif.Role)
+			assert.Equal(t, "master", c.Container.Memif.Role)
+		}},
+		{"interface netType needs no bridge", `{"host":{"netType":"interface","bridge":null}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Nil(t, c.Host.Bridge)
+		}},
+		{"ovs default bridge", `{"host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"interface","bridge":null}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, config.DefaultOVSBridge, c.Host.Bridge.BridgeName)
+			assert.Equal(t, "client", c.Host.Vhost.Mode, "OVS plugs dpdkvhostuserclient")
+			assert.Equal(t, "server", c.Container.Vhost.Mode)
+		}},
+		{"vpp vhost defaults to server", `{"host":{"iftype":"vhostuser"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "server", c.Host.Vhost.Mode)
+			assert.Equal(t, "client", c.Container.Vhost.Mode)
+		}},
+		{"podVolume clears default sharedDir", `{"podVolume":"sockets"}`, func(t *testing.T, c *config.NetConf) {
+			assert.Empty(t, c.SharedDir)
+			assert.True(t, c.UsesPodVolume())
+		}},
+		{"nats settings", `{"nats":{"url":"nats://a:4222,tls://b:4222","timeout":"750ms"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 750*time.Millisecond, c.Timeout())
+		}},
+		{"trailing slash sharedDir", `{"sharedDir":"/usr/local/var/run/openvswitch/"}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "/usr/local/var/run/openvswitch", c.SharedDir)
+		}},
+		{"old verbose level", `{"logLevel":"verbose"}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "trace", c.LogLevel)
+		}},
+		{"vlan and mac", `{"host":{"bridge":{"vlanId":4094},"mac":"02:00:00:00:00:01"},"mtu":9000}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 4094, c.Host.Bridge.VlanID)
+			assert.Equal(t, 9000, c.MTU)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.LoadNetConf(patch(t, minimal, tt.patch), env)
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.LoadNetConf([]byte(minimal), env)
+	require.NoError(t, err)
+	h, ct := c.Host.Memif, c.Container.Memif
+	assert.Equal(t, config.Memif{Role: "master", Mode: "ethernet", SocketFile: "memif-net1.sock", Queues: 1, RingSize: 1024, BufferSize: 2048}, *h)
+	assert.Equal(t, config.Memif{Role: "slave", Mode: "ethernet", SocketFile: "memif-net1.sock", Queues: 1, RingSize: 1024, BufferSize: 2048}, *ct)
+	assert.Equal(t, "vpp", c.Container.Engine)
+	assert.Equal(t, "memif", c.Container.IfType)
+	assert.Equal(t, "bridge", c.Container.NetType)
+	assert.Equal(t, config.DefaultNATSURL, c.NATS.URL)
+	assert.Equal(t, config.DefaultNATSTimeout, c.Timeout())
+	assert.Equal(t, config.DefaultLinkDir, c.LinkDir)
+	assert.Equal(t, config.DefaultPodMountPath, c.PodMountPath)
+	assert.Equal(t, config.DefaultKubeletDir, c.KubeletDir)
+
+	t.Run("container follows a non-default host", func(t *testing.T) {
+		c, err := config.LoadNetConf(patch(t, minimal, `{"host":{"memif":{"role":"slave","mode":"ip","queues":4,"ringSize":4096,"id":3,"secret":"s"}}}`), env)
+		require.NoError(t, err)
+		assert.Equal(t, config.Memif{Role: "master", Mode: "ip", SocketFile: "memif-net1.sock", ID: 3, Queues: 4, RingSize: 4096, BufferSize: 2048, Secret: "s"}, *c.Container.Memif)
+	})
+	t.Run("vhost queues follow", func(t *testing.T) {
+		c, err := config.LoadNetConf(patch(t, minimal, `{"host":{"iftype":"vhostuser","vhost":{"queues":2,"socketfile":"vh.sock"}}}`), env)
+		require.NoError(t, err)
+		assert.Equal(t, config.Vhost{Mode: "client", Queues: 2, SocketFile: "vh.sock"}, *c.Container.Vhost)
+	})
+	t.Run("no ifname leaves socketfile to the attachment", func(t *testing.T) {
+		c, err := config.LoadNetConf([]byte(minimal), config.Env{})
+		require.NoError(t, err)
+		assert.Empty(t, c.SocketFile())
+	})
+}
+
+func TestPrevResult(t *testing.T) {
+	conf := patch(t, minimal, `{"cniVersion":"0.4.0","prevResult":{"cniVersion":"0.4.0","interfaces":[{"name":"net1","sandbox":"/ns"}],"ips":[{"version":"4","address":"10.1.1.5/24","interface":0}]}}`)
+	c, err := config.LoadNetConf(conf, env)
+	require.NoError(t, err)
+	require.NotNil(t, c.Result)
+	assert.Equal(t, "10.1.1.5/24", c.Result.IPs[0].Address.String())
+}

@@ -1,0 +1,564 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"usrsp.dev/contracts"
+)
+
+// Limits checked by validation.
+const (
+	MaxQueues          = 64
+	MinRingSize        = 1 << 1
+	MaxRingSize        = 1 << 15
+	MinBufferSize      = 128
+	MaxBufferSize      = 65535
+	MaxMemifSecret     = 24 // libmemif's limit
+	MinMTU             = 68 // IPv4 minimum
+	MaxMTU             = 65535
+	MinNATSTimeout     = 100 * time.Millisecond
+	MaxNATSTimeout     = time.Minute
+	LinkNameLen        = 12 // hex characters of the per-attachment link name
+	MaxSocketFileLen   = 64
+	maxVPPBridgeDomain = 1<<32 - 2 // VPP reserves 0 and ~0
+)
+
+// normalize applies defaults and validates, in the order the fields
+// depend on each other.
+func normalize(c *NetConf, ifName string) error {
+	if err := checkTopLevel(c); err != nil {
+		return err
+	}
+	if err := normalizeHost(c, ifName); err != nil {
+		return err
+	}
+	if err := deriveContainer(c); err != nil {
+		return err
+	}
+	return checkSocketPaths(c)
+}
+
+func checkTopLevel(c *NetConf) error {
+	if c.Name == "" {
+		return errorf(contracts.CodeInvalidConfig, "name is required")
+	}
+	if strings.ContainsAny(c.IPAM.Type, `/\`) || c.IPAM.Type == "." || c.IPAM.Type == ".." {
+		return errorf(contracts.CodeInvalidConfig, "ipam.type %q must be a plugin name, not a path", c.IPAM.Type)
+	}
+	if c.PodVolume != "" && c.SharedDir != "" {
+		return errorf(contracts.CodeInvalidConfig, "podVolume and sharedDir are exclusive: set one")
+	}
+	if c.PodVolume != "" && !validDNSLabel(c.PodVolume) {
+		return errorf(contracts.CodeInvalidConfig, "podVolume %q is not a volume name (DNS-1123 label)", c.PodVolume)
+	}
+	if c.PodVolume == "" && c.SharedDir == "" {
+		c.SharedDir = DefaultSharedDir
+	}
+	c.KubeletDir = orDefault(c.KubeletDir, DefaultKubeletDir)
+	c.LinkDir = orDefault(c.LinkDir, DefaultLinkDir)
+	c.PodMountPath = orDefault(c.PodMountPath, DefaultPodMountPath)
+	for _, p := range []struct {
+		field string
+		value *string
+	}{
+		{"sharedDir", &c.SharedDir},
+		{"kubeletDir", &c.KubeletDir},
+		{"linkDir", &c.LinkDir},
+		{"podMountPath", &c.PodMountPath},
+		{"deviceInfoDir", &c.DeviceInfoDir},
+		{"logFile", &c.LogFile},
+		{"nats.credentialsFile", &c.NATS.CredentialsFile},
+		{"runtimeConfig.CNIDeviceInfoFile", &c.RuntimeConfig.CNIDeviceInfoFile},
+	} {
+		clean, err := cleanAbsPath(p.field, *p.value)
+		if err != nil {
+			return err
+		}
+		*p.value = clean
+	}
+	level, err := normalizeLogLevel(c.LogLevel)
+	if err != nil {
+		return err
+	}
+	c.LogLevel = level
+	if c.MTU != 0 && (c.MTU < MinMTU || c.MTU > MaxMTU) {
+		return errorf(contracts.CodeInvalidConfig, "mtu: %d is outside %d-%d", c.MTU, MinMTU, MaxMTU)
+	}
+	return checkNATS(&c.NATS)
+}
+
+func checkNATS(n *NATS) error {
+	n.URL = orDefault(n.URL, DefaultNATSURL)
+	for _, one := range strings.Split(n.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			return errorf(contracts.CodeInvalidConfig, "nats.url %q: %v", one, err)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return errorf(contracts.CodeInvalidConfig, "nats.url %q: scheme must be nats, tls, ws or wss", one)
+		}
+		if u.Host == "" {
+			return errorf(contracts.CodeInvalidConfig, "nats.url %q has no host", one)
+		}
+	}
+	n.TimeoutDuration = DefaultNATSTimeout
+	if n.Timeout != "" {
+		d, err := time.ParseDuration(n.Timeout)
+		if err != nil {
+			return errorf(contracts.CodeInvalidConfig, "nats.timeout %q is not a duration like \"3s\"", n.Timeout)
+		}
+		if d < MinNATSTimeout || d > MaxNATSTimeout {
+			return errorf(contracts.CodeInvalidConfig, "nats.timeout: %s is outside %s-%s", d, MinNATSTimeout, MaxNATSTimeout)
+		}
+		n.TimeoutDuration = d
+	}
+	return nil
+}
+
+func normalizeHost(c *NetConf, ifName string) error {
+	h := &c.Host
+	switch contracts.Engine(h.Engine) {
+	case contracts.EngineVPP, contracts.EngineOVSDPDK:
+	case "":
+		return errorf(contracts.CodeInvalidConfig, "host.engine is required (vpp or ovs-dpdk)")
+	default:
+		return errorf(contracts.CodeInvalidConfig, "host.engine %q is not vpp or ovs-dpdk", h.Engine)
+	}
+	if err := checkIfType("host", h); err != nil {
+		return err
+	}
+	switch contracts.NetType(h.NetType) {
+	case contracts.NetTypeBridge, contracts.NetTypeInterface, contracts.NetTypeNone:
+	case "":
+		return errorf(contracts.CodeInvalidConfig, "host.netType is required (bridge, interface or none)")
+	default:
+		return errorf(contracts.CodeInvalidConfig, "host.netType %q is not bridge, interface or none", h.NetType)
+	}
+	switch contracts.IfType(h.IfType) {
+	case contracts.IfTypeMemif:
+		if h.Memif == nil {
+			h.Memif = &Memif{}
+		}
+		m := h.Memif
+		m.Role = orDefault(m.Role, contracts.MemifRoleMaster)
+		m.Mode = orDefault(m.Mode, contracts.MemifModeEthernet)
+		m.Queues = orDefaultInt(m.Queues, DefaultQueues)
+		m.RingSize = orDefaultInt(m.RingSize, DefaultRingSize)
+		m.BufferSize = orDefaultInt(m.BufferSize, DefaultBufferSize)
+		if m.SocketFile == "" && ifName != "" {
+			m.SocketFile = "memif-" + ifName + ".sock"
+		}
+		if err := checkMemif("host.memif", m); err != nil {
+			return err
+		}
+	case contracts.IfTypeVhostUser:
+		if h.Vhost == nil {
+			h.Vhost = &Vhost{}
+		}
+		v := h.Vhost
+		// OVS plugs dpdkvhostuserclient ports (the pod app is the server);
+		// VPP creates the socket itself.
+		defaultMode := contracts.VhostModeServer
+		if h.Engine == string(contracts.EngineOVSDPDK) {
+			defaultMode = contracts.VhostModeClient
+		}
+		v.Mode = orDefault(v.Mode, defaultMode)
+		v.Queues = orDefaultInt(v.Queues, DefaultQueues)
+		if v.SocketFile == "" && ifName != "" {
+			v.SocketFile = "vhostuser-" + ifName + ".sock"
+		}
+		if err := checkVhost("host.vhost", v); err != nil {
+			return err
+		}
+	}
+	if err := normalizeHostBridge(h); err != nil {
+		return err
+	}
+	return checkMAC("host.mac", h.MAC)
+}
+
+// checkIfType checks iftype and that only the matching block is present.
+func checkIfType(side string, s *Side) error {
+	switch contracts.IfType(s.IfType) {
+	case contracts.IfTypeMemif:
+		if s.Vhost != nil {
+			return errorf(contracts.CodeInvalidConfig, "%s.vhost is set but %s.iftype is memif", side, side)
+		}
+	case contracts.IfTypeVhostUser:
+		if s.Memif != nil {
+			return errorf(contracts.CodeInvalidConfig, "%s.memif is set but %s.iftype is vhostuser", side, side)
+		}
+	case "":
+		return errorf(contracts.CodeInvalidConfig, "%s.iftype is required (memif or vhostuser)", side)
+	default:
+		return errorf(contracts.CodeInvalidConfig, "%s.iftype %q is not memif or vhostuser", side, s.IfType)
+	}
+	return nil
+}
+
+func normalizeHostBridge(h *Side) error {
+	switch contracts.Engine(h.Engine) {
+	case contracts.EngineOVSDPDK:
+		// An OVS port always lives on a bridge, whatever the netType.
+		if h.Bridge == nil {
+			h.Bridge = &Bridge{}
+		}
+		b := h.Bridge
+		if len(b.BridgeID) > 0 {
+			return errorf(contracts.CodeUnsupportedField, "host.bridge.bridgeId is not supported with engine ovs-dpdk: use bridgeName")
+		}
+		b.BridgeName = orDefault(b.BridgeName, DefaultOVSBridge)
+		if !contracts.ValidIfName(b.BridgeName) {
+			return errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeName %q is not an OVS bridge name (1-15 bytes, no '/', ':' or spaces)", b.BridgeName)
+		}
+	case contracts.EngineVPP:
+		if h.Bridge == nil {
+			if h.NetType == string(contracts.NetTypeBridge) {
+				return errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId is required for netType bridge with engine vpp")
+			}
+			return nil
+		}
+		id, err := vppBridgeID(h.Bridge)
+		if err != nil {
+			return err
+		}
+		if id == 0 && h.NetType == string(contracts.NetTypeBridge) {
+			return errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId is required for netType bridge with engine vpp")
+		}
+		h.Bridge.ID = id
+	}
+	return checkVLAN("host.bridge.vlanId", h.Bridge)
+}
+
+// vppBridgeID reads the bridge domain from bridgeId (number or numeric
+// string) or a numeric bridgeName; 0 means none given.
+func vppBridgeID(b *Bridge) (uint32, error) {
+	var fromID, fromName uint64
+	if raw := bytes.TrimSpace(b.BridgeID); len(raw) > 0 && string(raw) != "null" {
+		text := string(raw)
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			text = s
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(text), 10, 64)
+		if err != nil || n == 0 || n > maxVPPBridgeDomain {
+			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId %s is not a VPP bridge domain id (1-%d)", text, uint64(maxVPPBridgeDomain))
+		}
+		fromID = n
+	}
+	if b.BridgeName != "" {
+		n, err := strconv.ParseUint(b.BridgeName, 10, 64)
+		if err != nil || n == 0 || n > maxVPPBridgeDomain {
+			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeName %q is not numeric: engine vpp needs a bridge domain id (1-%d)", b.BridgeName, uint64(maxVPPBridgeDomain))
+		}
+		fromName = n
+	}
+	if fromID != 0 && fromName != 0 && fromID != fromName {
+		return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId %d and host.bridge.bridgeName %q name different bridge domains", fromID, b.BridgeName)
+	}
+	return uint32(max(fromID, fromName)), nil
+}
+
+func checkVLAN(field string, b *Bridge) error {
+	if b == nil || b.VlanID == 0 {
+		return nil
+	}
+	if b.VlanID < 1 || b.VlanID > 4094 {
+		return errorf(contracts.CodeInvalidConfig, "%s: %d is outside 1-4094", field, b.VlanID)
+	}
+	return nil
+}
+
+func checkMemif(field string, m *Memif) error {
+	switch m.Role {
+	case "server":
+		m.Role = contracts.MemifRoleMaster
+	case "client":
+		m.Role = contracts.MemifRoleSlave
+	case contracts.MemifRoleMaster, contracts.MemifRoleSlave:
+	default:
+		return errorf(contracts.CodeInvalidConfig, "%s.role %q is not master or slave (or server/client)", field, m.Role)
+	}
+	switch m.Mode {
+	case contracts.MemifModeEthernet, contracts.MemifModeIP, contracts.MemifModeInjectPunt:
+	default:
+		return errorf(contracts.CodeInvalidConfig, "%s.mode %q is not ethernet, ip or inject-punt", field, m.Mode)
+	}
+	if m.Queues < 1 || m.Queues > MaxQueues {
+		return errorf(contracts.CodeInvalidConfig, "%s.queues: %d is outside 1-%d", field, m.Queues, MaxQueues)
+	}
+	if m.RingSize < MinRingSize || m.RingSize > MaxRingSize || m.RingSize&(m.RingSize-1) != 0 {
+		return errorf(contracts.CodeInvalidConfig, "%s.ringSize: %d is not a power of two in %d-%d", field, m.RingSize, MinRingSize, MaxRingSize)
+	}
+	if m.BufferSize < MinBufferSize || m.BufferSize > MaxBufferSize {
+		return errorf(contracts.CodeInvalidConfig, "%s.bufferSize: %d is outside %d-%d", field, m.BufferSize, MinBufferSize, MaxBufferSize)
+	}
+	if len(m.Secret) > MaxMemifSecret {
+		return errorf(contracts.CodeInvalidConfig, "%s.secret is %d bytes, the memif limit is %d", field, len(m.Secret), MaxMemifSecret)
+	}
+	return checkSocketFile(field+".socketfile", m.SocketFile)
+}
+
+func checkVhost(field string, v *Vhost) error {
+	if v.Mode != contracts.VhostModeClient && v.Mode != contracts.VhostModeServer {
+		return errorf(contracts.CodeInvalidConfig, "%s.mode %q is not client or server", field, v.Mode)
+	}
+	if v.Queues < 1 || v.Queues > MaxQueues {
+		return errorf(contracts.CodeInvalidConfig, "%s.queues: %d is outside 1-%d", field, v.Queues, MaxQueues)
+	}
+	if v.Group != "" && !validGroup(v.Group) {
+		return errorf(contracts.CodeInvalidConfig, "%s.group %q is not a unix group name or gid", field, v.Group)
+	}
+	return checkSocketFile(field+".socketfile", v.SocketFile)
+}
+
+// checkSocketFile accepts a plain file name only: the directory is ours.
+func checkSocketFile(field, name string) error {
+	if name == "" {
+		return nil // default derived per interface
+	}
+	if filepath.IsAbs(name) {
+		return errorf(contracts.CodeInvalidConfig, "%s %q must be a file name, not an absolute path", field, name)
+	}
+	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return errorf(contracts.CodeInvalidConfig, "%s %q must be a file name without '/' or '..'", field, name)
+	}
+	if len(name) > MaxSocketFileLen {
+		return errorf(contracts.CodeInvalidConfig, "%s is %d bytes, at most %d", field, len(name), MaxSocketFileLen)
+	}
+	return nil
+}
+
+// deriveContainer fills the container side from the host side and checks
+// that both ends of the one socket agree.
+func deriveContainer(c *NetConf) error {
+	h, ct := &c.Host, &c.Container
+	ct.Engine = orDefault(ct.Engine, h.Engine)
+	if !contracts.Engine(ct.Engine).Valid() {
+		return errorf(contracts.CodeInvalidConfig, "container.engine %q is not vpp or ovs-dpdk", ct.Engine)
+	}
+	ct.IfType = orDefault(ct.IfType, h.IfType)
+	if err := checkIfType("container", ct); err != nil {
+		return err
+	}
+	if ct.IfType != h.IfType {
+		return errorf(contracts.CodeInvalidConfig, "container.iftype %q differs from host.iftype %q: both ends share one socket", ct.IfType, h.IfType)
+	}
+	ct.NetType = orDefault(ct.NetType, h.NetType)
+	switch contracts.NetType(ct.NetType) {
+	case contracts.NetTypeBridge, contracts.NetTypeInterface, contracts.NetTypeNone:
+	default:
+		return errorf(contracts.CodeInvalidConfig, "container.netType %q is not bridge, interface or none", ct.NetType)
+	}
+	switch contracts.IfType(ct.IfType) {
+	case contracts.IfTypeMemif:
+		if err := deriveContainerMemif(h.Memif, ct); err != nil {
+			return err
+		}
+	case contracts.IfTypeVhostUser:
+		if err := deriveContainerVhost(h.Vhost, ct); err != nil {
+			return err
+		}
+	}
+	if err := checkVLAN("container.bridge.vlanId", ct.Bridge); err != nil {
+		return err
+	}
+	return checkMAC("container.mac", ct.MAC)
+}
+
+func deriveContainerMemif(hm *Memif, ct *Side) error {
+	if ct.Memif == nil {
+		ct.Memif = &Memif{}
+	}
+	m := ct.Memif
+	if m.Role == "" {
+		m.Role = contracts.MemifRoleMaster
+		if hm.Role == contracts.MemifRoleMaster {
+			m.Role = contracts.MemifRoleSlave
+		}
+	}
+	m.Mode = orDefault(m.Mode, hm.Mode)
+	m.Queues = orDefaultInt(m.Queues, hm.Queues)
+	m.RingSize = orDefaultInt(m.RingSize, hm.RingSize)
+	m.BufferSize = orDefaultInt(m.BufferSize, hm.BufferSize)
+	m.Secret = orDefault(m.Secret, hm.Secret)
+	m.SocketFile = orDefault(m.SocketFile, hm.SocketFile)
+	if m.ID == 0 {
+		m.ID = hm.ID
+	}
+	if err := checkMemif("container.memif", m); err != nil {
+		return err
+	}
+	switch {
+	case m.Role == hm.Role:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.role %q equals host.memif.role: one end must be master, the other slave", m.Role)
+	case m.Mode != hm.Mode:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.mode %q differs from host.memif.mode %q", m.Mode, hm.Mode)
+	case m.SocketFile != hm.SocketFile:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.socketfile %q differs from host.memif.socketfile %q: both ends share one socket", m.SocketFile, hm.SocketFile)
+	case m.ID != hm.ID:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.id %d differs from host.memif.id %d", m.ID, hm.ID)
+	case m.Secret != hm.Secret:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.secret differs from host.memif.secret")
+	}
+	return nil
+}
+
+func deriveContainerVhost(hv *Vhost, ct *Side) error {
+	if ct.Vhost == nil {
+		ct.Vhost = &Vhost{}
+	}
+	v := ct.Vhost
+	if v.Mode == "" {
+		v.Mode = contracts.VhostModeServer
+		if hv.Mode == contracts.VhostModeServer {
+			v.Mode = contracts.VhostModeClient
+		}
+	}
+	v.Queues = orDefaultInt(v.Queues, hv.Queues)
+	v.SocketFile = orDefault(v.SocketFile, hv.SocketFile)
+	if err := checkVhost("container.vhost", v); err != nil {
+		return err
+	}
+	switch {
+	case v.Mode == hv.Mode:
+		return errorf(contracts.CodeInvalidConfig, "container.vhost.mode %q equals host.vhost.mode: one end must be client, the other server", v.Mode)
+	case v.SocketFile != hv.SocketFile:
+		return errorf(contracts.CodeInvalidConfig, "container.vhost.socketfile %q differs from host.vhost.socketfile %q: both ends share one socket", v.SocketFile, hv.SocketFile)
+	}
+	return nil
+}
+
+// checkSocketPaths rejects socket files whose paths cannot fit sun_path:
+// inside the pod, and on the host even through the short link directory
+// (the direct host path is chosen per attachment by poddata).
+func checkSocketPaths(c *NetConf) error {
+	file := c.SocketFile()
+	if file == "" {
+		return nil
+	}
+	field := "host.memif.socketfile"
+	if c.Host.Vhost != nil {
+		field = "host.vhost.socketfile"
+	}
+	if p := filepath.Join(c.PodMountPath, file); len(p) > contracts.MaxSocketPathLen {
+		return errorf(contracts.CodeInvalidConfig, "%s: the pod's socket path %s is %d bytes, the unix limit is %d (shorten podMountPath or the file name)", field, p, len(p), contracts.MaxSocketPathLen)
+	}
+	linked := len(c.LinkDir) + 1 + LinkNameLen + 1 + len(file)
+	if linked > contracts.MaxSocketPathLen {
+		return errorf(contracts.CodeInvalidConfig, "%s: the host socket path under linkDir %s is %d bytes, the unix limit is %d (shorten linkDir or the file name)", field, c.LinkDir, linked, contracts.MaxSocketPathLen)
+	}
+	return nil
+}
+
+func checkMAC(field, mac string) error {
+	if mac == "" {
+		return nil
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return errorf(contracts.CodeInvalidConfig, "%s %q is not a MAC address like 02:00:00:00:00:01", field, mac)
+	}
+	if hw[0]&1 != 0 {
+		return errorf(contracts.CodeInvalidConfig, "%s %q is a multicast address", field, mac)
+	}
+	return nil
+}
+
+// cleanAbsPath requires an absolute path without ".." elements ("" stays "").
+func cleanAbsPath(field, p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(p) {
+		return "", errorf(contracts.CodeInvalidConfig, "%s %q must be an absolute path", field, p)
+	}
+	if strings.ContainsRune(p, 0) {
+		return "", errorf(contracts.CodeInvalidConfig, "%s contains a NUL byte", field)
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return "", errorf(contracts.CodeInvalidConfig, "%s %q must not contain '..'", field, p)
+		}
+	}
+	return filepath.Clean(p), nil
+}
+
+// normalizeLogLevel maps the old plugin's and zerolog's level names to
+// zerolog's; "" stays "" (per-writer defaults apply).
+func normalizeLogLevel(l string) (string, error) {
+	switch strings.ToLower(l) {
+	case "":
+		return "", nil
+	case "trace", "verbose":
+		return "trace", nil
+	case "debug", "info", "error", "fatal", "panic", "disabled":
+		return strings.ToLower(l), nil
+	case "warn", "warning":
+		return "warn", nil
+	}
+	return "", errorf(contracts.CodeInvalidConfig, "logLevel %q is not one of trace, debug, info, warn, error, panic, disabled", l)
+}
+
+// validPodUID accepts what kubelet uses: UUIDs and, for static pods, hex hashes.
+func validPodUID(uid string) bool {
+	if len(uid) > 64 {
+		return false
+	}
+	for _, r := range uid {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-') {
+			return false
+		}
+	}
+	return uid != ""
+}
+
+func validDNSLabel(s string) bool {
+	if len(s) > 63 || s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validGroup(g string) bool {
+	if _, err := strconv.ParseUint(g, 10, 32); err == nil {
+		return true
+	}
+	if len(g) > 32 || g[0] == '-' {
+		return false
+	}
+	for _, r := range g {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orDefaultInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,127 @@
+package plugin
+
+import (
+	"context"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/cni-entry/internal/poddata"
+)
+
+// Add is CNI ADD: IPAM, the socket directory, the attachment on the
+// adapter, the pod's data, then the result. Whatever fails undoes all the
+// steps before it.
+func (p *Plugin) Add(args *skel.CmdArgs) error {
+	return p.run("ADD", args, p.add)
+}
+
+func (p *Plugin) add(inv *invocation) (err error) {
+	conf, key := inv.conf, inv.key
+	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	if err != nil {
+		return err
+	}
+	hostSocket := paths.SocketPath(conf.SocketFile())
+
+	success := false
+
+	var ipam *current.Result
+	if conf.IPAM.Type != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), IPAMTimeout)
+		r, err := p.IPAM.Add(ctx, conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(key))
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if !success {
+				p.undoIPAM(inv, key)
+			}
+		}()
+		if ipam, err = current.NewResultFromResult(r); err != nil {
+			return contracts.Errorf(contracts.CodeDecode, "ipam.type %s returned a result that cannot be read: %v", conf.IPAM.Type, err)
+		}
+	}
+
+	adapter, closeConn, err := p.dial(inv)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+
+	if err := poddata.Prepare(paths); err != nil {
+		return err
+	}
+	devInfoFile := inv.deviceInfoFile(key)
+	defer func() {
+		if !success {
+			if err := poddata.Remove(paths, key); err != nil {
+				inv.log.Warn().Err(err).Msg("undo: cannot remove pod data")
+			}
+			if err := poddata.RemoveFile(devInfoFile); err != nil {
+				inv.log.Warn().Err(err).Msg("undo: cannot remove device info")
+			}
+		}
+	}()
+
+	req := &contracts.AttachRequest{Key: key, Network: conf.Name, Netns: inv.args.Netns, Pod: conf.Pod,
+		Interface: hostInterface(conf, hostSocket, ipConfigs(ipam))}
+	start := time.Now()
+	resp, err := adapter.Attach(context.Background(), conf.Engine(), req)
+	inv.log.Debug().Str("subject", inv.subject(contracts.OpAttach)).Dur("duration", time.Since(start)).Err(err).Msg("attach")
+	// Even a failed attach is undone: one that timed out may still
+	// complete on the adapter, and detaching an unknown key is success.
+	defer func() {
+		if !success {
+			p.undoAttach(inv, adapter)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if resp.Attachment.SocketPath != "" {
+		hostSocket = resp.Attachment.SocketPath
+	}
+
+	ci := containerInterface(conf)
+	devInfo := contracts.NewDeviceInfo(ci)
+	data := &contracts.PodData{
+		Version: contracts.PodDataVersion, ContainerID: key.ContainerID, IfName: key.IfName,
+		Network: conf.Name, Pod: conf.Pod, HostEngine: conf.Engine(), Interface: ci,
+		IPAM: ipamResult(ipam), DeviceInfo: devInfo,
+	}
+	if err := poddata.WriteJSON(paths.DataFile(key.IfName), data, poddata.FilePerm); err != nil {
+		return err
+	}
+	if devInfoFile != "" && devInfo != nil {
+		if err := poddata.WriteJSON(devInfoFile, devInfo, 0o644); err != nil {
+			return err
+		}
+	}
+
+	result := cniResult(conf, key.IfName, inv.args.Netns, hostSocket, ipam)
+	versioned, err := result.GetAsVersion(conf.CNIVersion)
+	if err != nil {
+		return contracts.Errorf(contracts.CodeIncompatibleVersion, "cniVersion %s: %v", conf.CNIVersion, err)
+	}
+	success = true
+	return versioned.PrintTo(p.Stdout)
+}
+
+func (p *Plugin) undoIPAM(inv *invocation, key contracts.AttachmentKey) {
+	ctx, cancel := context.WithTimeout(context.Background(), IPAMTimeout)
+	defer cancel()
+	if err := p.IPAM.Del(ctx, inv.conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(key)); err != nil {
+		inv.log.Warn().Err(err).Msg("undo: cannot release IPAM")
+	}
+}
+
+func (p *Plugin) undoAttach(inv *invocation, adapter Adapter) {
+	_, err := adapter.Detach(context.Background(), inv.conf.Engine(), &contracts.DetachRequest{Key: inv.key, Network: inv.conf.Name})
+	if err != nil {
+		inv.log.Warn().Err(err).Str("subject", inv.subject(contracts.OpDetach)).Msg("undo: cannot detach; the adapter's GC will remove it")
+	}
+}

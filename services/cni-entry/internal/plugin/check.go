@@ -1,0 +1,122 @@
+package plugin
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/cni-entry/internal/poddata"
+)
+
+// Check is CNI CHECK: IPAM's check, the adapter's check of the attachment,
+// then prevResult and the pod data against what the configuration
+// expects. A difference is CodeMismatch (101); an attachment the adapter
+// does not know is code 3.
+func (p *Plugin) Check(args *skel.CmdArgs) error {
+	return p.run("CHECK", args, p.check)
+}
+
+func (p *Plugin) check(inv *invocation) error {
+	conf, key := inv.conf, inv.key
+	prev := conf.Result
+	if prev == nil {
+		return contracts.Errorf(contracts.CodeInvalidConfig, "prevResult is required for CHECK")
+	}
+	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	if err != nil {
+		return err
+	}
+
+	if conf.IPAM.Type != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), IPAMTimeout)
+		err := p.IPAM.Check(ctx, conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(key))
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+
+	adapter, closeConn, err := p.dial(inv)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	hostSocket := paths.SocketPath(conf.SocketFile())
+	start := time.Now()
+	resp, err := adapter.Check(context.Background(), conf.Engine(), &contracts.CheckRequest{
+		Key: key, Network: conf.Name, Interface: hostInterface(conf, hostSocket, ipConfigs(prev)),
+	})
+	inv.log.Debug().Str("subject", inv.subject(contracts.OpCheck)).Dur("duration", time.Since(start)).Err(err).Msg("check")
+	if err != nil {
+		return err
+	}
+	if resp.Attachment.SocketPath != "" {
+		hostSocket = resp.Attachment.SocketPath
+	}
+
+	if err := inv.checkPrevResult(prev, hostSocket); err != nil {
+		return err
+	}
+	return inv.checkPodData(paths, prev)
+}
+
+// checkPrevResult compares prevResult with what ADD returns.
+func (inv *invocation) checkPrevResult(prev *current.Result, hostSocket string) error {
+	conf, args := inv.conf, inv.args
+	idx := slices.IndexFunc(prev.Interfaces, func(i *current.Interface) bool {
+		return i.Name == args.IfName && i.Sandbox == args.Netns
+	})
+	if idx < 0 {
+		return mismatch("prevResult has no interface %q in sandbox %q", args.IfName, args.Netns)
+	}
+	iface := prev.Interfaces[idx]
+	if iface.SocketPath != "" && iface.SocketPath != hostSocket {
+		return mismatch("prevResult interface %q has socketPath %s, expected %s", iface.Name, iface.SocketPath, hostSocket)
+	}
+	if conf.Container.MAC != "" && iface.Mac != conf.Container.MAC {
+		return mismatch("prevResult interface %q has mac %q, container.mac is %q", iface.Name, iface.Mac, conf.Container.MAC)
+	}
+	if conf.IPAM.Type != "" && len(prev.IPs) == 0 {
+		return mismatch("prevResult has no IPs although ipam.type %s is set", conf.IPAM.Type)
+	}
+	for _, ip := range prev.IPs {
+		if ip.Interface != nil && *ip.Interface != idx {
+			return mismatch("prevResult IP %s belongs to interface %d, not %q", ip.Address.String(), *ip.Interface, iface.Name)
+		}
+	}
+	return nil
+}
+
+// checkPodData compares the pod's data file with the configuration and
+// prevResult.
+func (inv *invocation) checkPodData(paths poddata.Paths, prev *current.Result) error {
+	data, err := poddata.ReadPodData(paths, inv.key.IfName)
+	if err != nil {
+		return mismatch("pod data of %s: %v", inv.key, err)
+	}
+	want := podSocketPath(inv.conf)
+	switch {
+	case data.ContainerID != inv.key.ContainerID:
+		return mismatch("pod data file %s belongs to container %s", paths.DataFile(inv.key.IfName), data.ContainerID)
+	case data.Network != inv.conf.Name:
+		return mismatch("pod data file %s is for network %q", paths.DataFile(inv.key.IfName), data.Network)
+	case data.Interface.SocketPath != want:
+		return mismatch("pod data socketPath is %s, expected %s", data.Interface.SocketPath, want)
+	}
+	var dataIPs []contracts.IPConfig
+	if data.IPAM != nil {
+		dataIPs = data.IPAM.IPs
+	}
+	if !slices.Equal(dataIPs, ipConfigs(prev)) {
+		return mismatch("pod data IPs %v differ from prevResult %v", dataIPs, ipConfigs(prev))
+	}
+	return nil
+}
+
+func mismatch(format string, args ...any) error {
+	return contracts.Errorf(contracts.CodeMismatch, format, args...)
+}

@@ -1,0 +1,72 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/cni-entry/internal/poddata"
+)
+
+// Del is CNI DEL. It is idempotent: anything already gone is success. It
+// always releases IPAM and removes the pod's files, even when the adapter
+// cannot be reached; it then returns that adapter error (code 11) so the
+// runtime retries and the vswitch port does not leak until the next GC.
+func (p *Plugin) Del(args *skel.CmdArgs) error {
+	return p.run("DEL", args, p.del)
+}
+
+func (p *Plugin) del(inv *invocation) error {
+	conf, key := inv.conf, inv.key
+	var ipamErr, adapterErr, filesErr error
+
+	if conf.IPAM.Type != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), IPAMTimeout)
+		ipamErr = p.IPAM.Del(ctx, conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(key))
+		cancel()
+	}
+
+	adapterErr = p.detach(inv)
+
+	paths, err := poddata.Locate(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	switch {
+	case err == nil:
+		filesErr = poddata.Remove(paths, key)
+	case contracts.CodeOf(err) == contracts.CodeInvalidEnv:
+		// No pod UID and no link: ADD never got as far as the directory.
+		inv.log.Debug().Err(err).Msg("no pod directory to clean")
+	default:
+		filesErr = err
+	}
+	filesErr = errors.Join(filesErr, poddata.RemoveFile(inv.deviceInfoFile(key)))
+
+	// IPAM first: a leaked address blocks new pods; then the adapter.
+	for _, err := range []error{ipamErr, adapterErr, filesErr} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) detach(inv *invocation) error {
+	adapter, closeConn, err := p.dial(inv)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	start := time.Now()
+	resp, err := adapter.Detach(context.Background(), inv.conf.Engine(), &contracts.DetachRequest{Key: inv.key, Network: inv.conf.Name})
+	if contracts.IsNotFound(err) {
+		err = nil
+	}
+	ev := inv.log.Debug().Str("subject", inv.subject(contracts.OpDetach)).Dur("duration", time.Since(start))
+	if resp != nil {
+		ev = ev.Bool("removed", resp.Removed)
+	}
+	ev.Err(err).Msg("detach")
+	return err
+}

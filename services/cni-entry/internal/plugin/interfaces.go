@@ -1,0 +1,115 @@
+package plugin
+
+import (
+	"path/filepath"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/cni-entry/internal/config"
+)
+
+// hostInterface is what the adapter is asked to create (and later to
+// confirm: ADD and CHECK must build the same value).
+func hostInterface(c *config.NetConf, socketPath string, ips []contracts.IPConfig) contracts.HostInterface {
+	h := c.Host
+	hi := contracts.HostInterface{
+		IfType: contracts.IfType(h.IfType), NetType: contracts.NetType(h.NetType),
+		SocketPath: socketPath, MTU: c.MTU, MAC: h.MAC,
+	}
+	if m := h.Memif; m != nil {
+		hi.Memif = &contracts.MemifSpec{Role: m.Role, Mode: m.Mode, ID: m.ID, Secret: m.Secret,
+			Queues: m.Queues, RingSize: m.RingSize, BufferSize: m.BufferSize, SocketFile: m.SocketFile}
+	}
+	if v := h.Vhost; v != nil {
+		hi.Vhost = &contracts.VhostSpec{Mode: v.Mode, Queues: v.Queues, Group: v.Group, SocketFile: v.SocketFile}
+	}
+	switch {
+	case h.Bridge == nil:
+	case c.Engine() == contracts.EngineOVSDPDK:
+		hi.Bridge = &contracts.BridgeSpec{Name: h.Bridge.BridgeName, VLAN: h.Bridge.VlanID}
+	case hi.NetType == contracts.NetTypeBridge:
+		hi.Bridge = &contracts.BridgeSpec{ID: h.Bridge.ID, VLAN: h.Bridge.VlanID}
+	}
+	if hi.NetType == contracts.NetTypeInterface {
+		hi.IPs = ips
+	}
+	return hi
+}
+
+// containerInterface is the pod's end, with the socket path as the pod sees it.
+func containerInterface(c *config.NetConf) contracts.ContainerInterface {
+	s := c.Container
+	ci := contracts.ContainerInterface{
+		Engine: contracts.Engine(s.Engine), IfType: contracts.IfType(s.IfType), NetType: contracts.NetType(s.NetType),
+		SocketPath: podSocketPath(c), MTU: c.MTU, MAC: s.MAC,
+	}
+	if m := s.Memif; m != nil {
+		ci.Memif = &contracts.MemifSpec{Role: m.Role, Mode: m.Mode, ID: m.ID, Secret: m.Secret,
+			Queues: m.Queues, RingSize: m.RingSize, BufferSize: m.BufferSize, SocketFile: m.SocketFile}
+	}
+	if v := s.Vhost; v != nil {
+		ci.Vhost = &contracts.VhostSpec{Mode: v.Mode, Queues: v.Queues, Group: v.Group, SocketFile: v.SocketFile}
+	}
+	return ci
+}
+
+// podSocketPath is the socket path inside the pod.
+func podSocketPath(c *config.NetConf) string { return filepath.Join(c.PodMountPath, c.SocketFile()) }
+
+// ipamResult is the IPAM part of a CNI result in contracts terms; nil
+// when r is nil.
+func ipamResult(r *current.Result) *contracts.IPAMResult {
+	if r == nil {
+		return nil
+	}
+	out := &contracts.IPAMResult{IPs: ipConfigs(r)}
+	for _, rt := range r.Routes {
+		route := contracts.Route{Dst: rt.Dst.String()}
+		if rt.GW != nil {
+			route.GW = rt.GW.String()
+		}
+		out.Routes = append(out.Routes, route)
+	}
+	if d := r.DNS; len(d.Nameservers)+len(d.Search)+len(d.Options) > 0 || d.Domain != "" {
+		out.DNS = &contracts.DNS{Nameservers: d.Nameservers, Domain: d.Domain, Search: d.Search, Options: d.Options}
+	}
+	return out
+}
+
+// ipConfigs are r's addresses in contracts terms.
+func ipConfigs(r *current.Result) []contracts.IPConfig {
+	if r == nil {
+		return nil
+	}
+	var out []contracts.IPConfig
+	for _, ip := range r.IPs {
+		c := contracts.IPConfig{Address: ip.Address.String()}
+		if ip.Gateway != nil {
+			c.Gateway = ip.Gateway.String()
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// cniResult is the ADD result: our interface and IPAM's addresses, routes
+// and DNS.
+func cniResult(c *config.NetConf, ifName, netns, socketPath string, ipam *current.Result) *current.Result {
+	r := &current.Result{
+		CNIVersion: current.ImplementedSpecVersion,
+		Interfaces: []*current.Interface{{
+			Name: ifName, Mac: c.Container.MAC, Mtu: c.MTU, Sandbox: netns, SocketPath: socketPath,
+		}},
+	}
+	if ipam != nil {
+		for _, ip := range ipam.IPs {
+			ip := *ip
+			ip.Interface = current.Int(0)
+			r.IPs = append(r.IPs, &ip)
+		}
+		r.Routes = ipam.Routes
+		r.DNS = ipam.DNS
+	}
+	return r
+}
