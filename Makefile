@@ -38,3 +38,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	@for m in $(MODULES); do (cd $$m && for p in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
 	    echo "== fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$p; done; done); done
+
+.PHONY: test-vpp
+test-vpp: ## real-VPP suite: skips unless USRSP_VPP_BIN names a vpp 25.10 binary
+	$(MAKE) -C services/vpp-adapter test-vpp

@@ -1,0 +1,578 @@
+// Package adapter is the vpp-adapter's contracts.Adapter: it turns attach
+// and detach requests into VPP operations, keeps the durable record of
+// desired attachments and replays it whenever VPP (re)connects.
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/vpp-adapter/store"
+	"usrsp.dev/services/vpp-adapter/vpp"
+)
+
+// Version is the adapter version; its build metadata names the VPP
+// release the binary API is generated for.
+const Version = "0.1.0+vpp" + vpp.BuiltFor
+
+// Publisher publishes adapter events (contracts.Publisher in production).
+type Publisher interface {
+	Publish(contracts.Event) error
+}
+
+// Config configures an Adapter.
+type Config struct {
+	Store *store.Store
+	Log   zerolog.Logger
+	// Events may be nil.
+	Events Publisher
+	// Metrics may be nil.
+	Metrics *Metrics
+	// TablePerNetwork puts L3 (netType interface) attachments of each
+	// network into their own VPP IP table (see TableID); off: table 0.
+	TablePerNetwork bool
+	// UndoTimeout bounds the cleanup after a failed attach.
+	UndoTimeout time.Duration
+	// ReplayTimeout bounds one replay, so a hung VPP cannot hold requests
+	// off forever.
+	ReplayTimeout time.Duration
+}
+
+// Adapter implements contracts.Adapter on VPP.
+type Adapter struct {
+	cfg   Config
+	store *store.Store
+
+	// gate lets requests run together but not during a replay.
+	gate sync.RWMutex
+	// shared serializes changes to VPP state that attachments share
+	// (memif socket registrations, bridge domains). VPP handles API
+	// messages one at a time anyway.
+	shared sync.Mutex
+
+	mu         sync.Mutex
+	client     *vpp.Client
+	ready      bool
+	vppVersion string
+	lastErr    string
+}
+
+var _ contracts.Adapter = (*Adapter)(nil)
+
+// New returns an adapter that waits for a VPP session (see Up).
+func New(cfg Config) *Adapter {
+	if cfg.UndoTimeout <= 0 {
+		cfg.UndoTimeout = 10 * time.Second
+	}
+	if cfg.ReplayTimeout <= 0 {
+		cfg.ReplayTimeout = 2 * time.Minute
+	}
+	return &Adapter{cfg: cfg, store: cfg.Store, lastErr: "not connected to VPP yet"}
+}
+
+// Up takes a new VPP session and replays the desired state on it. It is
+// called on the first connect and on every reconnect.
+func (a *Adapter) Up(ctx context.Context, s vpp.Session) {
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ReplayTimeout)
+	defer cancel()
+	version, err := s.Client.Version(ctx)
+	if err != nil {
+		a.cfg.Log.Warn().Err(err).Msg("cannot read the VPP version")
+	}
+	a.mu.Lock()
+	a.client, a.vppVersion, a.ready = s.Client, version, false
+	a.mu.Unlock()
+	a.cfg.Metrics.connected(true)
+	a.cfg.Log.Info().Str("vpp_version", version).Msg("connected to VPP, replaying desired state")
+
+	sum, err := a.reconcile(ctx, s.Client)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	a.mu.Lock()
+	a.ready, a.lastErr = err == nil, msg
+	a.mu.Unlock()
+	ev := contracts.Event{Kind: contracts.EventReconciled, Message: sum.String(), Duration: sum.Duration}
+	if err != nil {
+		ev.Message += ": " + msg
+		a.cfg.Log.Error().Err(err).Str("summary", sum.String()).Dur("duration", sum.Duration).Msg("replay incomplete")
+	} else {
+		a.cfg.Log.Info().Str("summary", sum.String()).Dur("duration", sum.Duration).Msg("replay done")
+	}
+	a.publish(ev)
+}
+
+// Down forgets the VPP session after the connection was lost or failed.
+func (a *Adapter) Down(err error) {
+	a.mu.Lock()
+	wasUp := a.client != nil
+	a.client, a.ready, a.lastErr = nil, false, err.Error()
+	a.mu.Unlock()
+	a.cfg.Metrics.connected(false)
+	a.cfg.Log.Warn().Err(err).Bool("was_connected", wasUp).Msg("VPP connection down")
+	if wasUp {
+		a.publish(contracts.Event{Kind: contracts.EventError, Message: "VPP connection lost: " + err.Error()})
+	}
+}
+
+// Ready reports whether VPP is connected and the desired state replayed,
+// with the reason when not.
+func (a *Adapter) Ready() (bool, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready, a.lastErr
+}
+
+func (a *Adapter) session() (*vpp.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.client == nil {
+		return nil, contracts.Errorf(contracts.CodeTryAgainLater, "VPP is not connected: %s", a.lastErr)
+	}
+	return a.client, nil
+}
+
+// Attach implements contracts.Adapter. An existing attachment with the same
+// spec whose interface VPP still has is success without any change.
+func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
+	p, err := planAttach(r, a.cfg.TablePerNetwork)
+	if err != nil {
+		return nil, err
+	}
+	a.gate.RLock()
+	defer a.gate.RUnlock()
+	c, err := a.session()
+	if err != nil {
+		return nil, err
+	}
+	rec, found, err := a.store.Get(r.Key)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		if !sameSpec(rec.Attachment, r.Network, r.Interface) {
+			return nil, contracts.Errorf(contracts.CodeConflict, "attachment %s exists with another configuration; detach it first", r.Key)
+		}
+		ifs, err := tagged(ctx, c, rec.Tag)
+		if err != nil {
+			return nil, err
+		}
+		if len(ifs) > 0 {
+			return &contracts.AttachResponse{Attachment: rec.Attachment}, nil
+		}
+		// The record outlived the interface (VPP restarted before the
+		// replay, or a failed attach): create it again.
+	}
+	rec = &store.Record{Tag: Tag(r.Key), Attachment: contracts.Attachment{
+		Key: r.Key, Network: r.Network, Engine: contracts.EngineVPP, Pod: r.Pod, Interface: r.Interface,
+		SocketPath: p.podSocket, CreatedAt: time.Now().UTC(),
+	}}
+	// Desired state first: if the adapter dies half way, the replay
+	// finishes or the detach cleans up by tag.
+	if err := a.store.Put(rec); err != nil {
+		return nil, err
+	}
+	if err := a.realize(ctx, c, rec, p); err != nil {
+		if !found {
+			if derr := a.store.Delete(r.Key); derr != nil {
+				a.keyLog(r.Key).Error().Err(derr).Msg("cannot drop the record of a failed attach")
+			}
+		}
+		return nil, err
+	}
+	a.refreshOwned()
+	return &contracts.AttachResponse{Attachment: rec.Attachment}, nil
+}
+
+// realize creates everything p asks for, updates rec and stores it. On
+// failure it undoes what it did, in reverse order.
+func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record, p *plan) error {
+	a.shared.Lock()
+	defer a.shared.Unlock()
+	success := false
+	var undo []func(context.Context) error
+	defer func() {
+		if success {
+			return
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.UndoTimeout)
+		defer cancel()
+		for i := len(undo) - 1; i >= 0; i-- {
+			if err := undo[i](uctx); err != nil {
+				a.keyLog(rec.Attachment.Key).Error().Err(err).Msg("undo after failed attach")
+			}
+		}
+	}()
+
+	var sw uint32
+	switch p.kind {
+	case kindMemif:
+		id, found, err := c.MemifSocketID(ctx, p.memifSocket)
+		if err != nil {
+			return err
+		}
+		if !found {
+			if id, err = c.AddMemifSocket(ctx, p.memifSocket); err != nil {
+				return err
+			}
+			undo = append(undo, func(ctx context.Context) error { return c.DeleteMemifSocket(ctx, id, p.memifSocket) })
+		}
+		rec.MemifSocketFile, rec.MemifSocketID, rec.MemifSocketAdded = p.memifSocket, id, !found
+		m := p.memif
+		m.SocketID = id
+		if sw, err = c.CreateMemif(ctx, m); err != nil {
+			return err
+		}
+		undo = append(undo, func(ctx context.Context) error { return c.DeleteMemif(ctx, sw) })
+	case kindVhost:
+		var err error
+		if sw, err = c.CreateVhost(ctx, p.vhost); err != nil {
+			return err
+		}
+		undo = append(undo, func(ctx context.Context) error { return c.DeleteVhost(ctx, sw) })
+	}
+	rec.SwIfIndex = sw
+	if err := c.SetTag(ctx, sw, rec.Tag); err != nil {
+		return err
+	}
+	if p.bridge != 0 {
+		created, err := a.ensureBridge(ctx, c, p.bridge)
+		if err != nil {
+			return err
+		}
+		if created {
+			undo = append(undo, func(ctx context.Context) error { return a.releaseBridge(ctx, c, p.bridge) })
+		}
+		rec.BridgeCreated = created
+		if err := c.SetBridge(ctx, sw, p.bridge, true); err != nil {
+			return err
+		}
+		// Undo runs in reverse: leave the domain before it may be deleted.
+		undo = append(undo, func(ctx context.Context) error { return c.SetBridge(ctx, sw, p.bridge, false) })
+	}
+	if p.l3 {
+		if err := a.configureL3(ctx, c, sw, p, &undo); err != nil {
+			return err
+		}
+		rec.Table = p.table
+	}
+	if err := c.AdminUp(ctx, sw); err != nil {
+		return err
+	}
+	ifs, err := tagged(ctx, c, rec.Tag)
+	if err != nil {
+		return err
+	}
+	if len(ifs) == 1 {
+		rec.Attachment.HostIfName = ifs[0].Name
+		if p.kind == kindVhost || p.memif.Mode == 0 {
+			rec.Attachment.HostMAC = ifs[0].MAC
+		}
+	}
+	if err := a.store.Put(rec); err != nil {
+		return err
+	}
+	success = true
+	return nil
+}
+
+func (a *Adapter) configureL3(ctx context.Context, c *vpp.Client, sw uint32, p *plan, undo *[]func(context.Context) error) error {
+	if p.table != 0 {
+		v4, v6 := p.families()
+		for _, fam := range []struct{ on, v6 bool }{{v4, false}, {v6, true}} {
+			if !fam.on {
+				continue
+			}
+			if err := c.AddTable(ctx, p.table, fam.v6, p.tableName); err != nil {
+				return err
+			}
+			if err := c.SetTable(ctx, sw, p.table, fam.v6); err != nil {
+				return err
+			}
+		}
+	}
+	for _, gw := range p.gateways {
+		if err := c.AddAddress(ctx, sw, gw); err != nil {
+			return err
+		}
+	}
+	for _, pod := range p.pods {
+		if err := c.Route(ctx, true, p.table, sw, pod); err != nil {
+			return err
+		}
+		*undo = append(*undo, func(ctx context.Context) error { return c.Route(ctx, false, p.table, sw, pod) })
+	}
+	return nil
+}
+
+// ensureBridge creates bridge domain id unless it exists; true if it did.
+func (a *Adapter) ensureBridge(ctx context.Context, c *vpp.Client, id uint32) (bool, error) {
+	bds, err := c.BridgeDomains(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if len(bds) > 0 {
+		return false, nil
+	}
+	return c.AddBridgeDomain(ctx, id, BridgeTag)
+}
+
+// releaseBridge deletes bridge domain id if the adapter created it (tag)
+// and no interface is left in it.
+func (a *Adapter) releaseBridge(ctx context.Context, c *vpp.Client, id uint32) error {
+	bds, err := c.BridgeDomains(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(bds) != 1 || bds[0].Tag != BridgeTag || bds[0].Members > 0 {
+		return nil
+	}
+	return c.DeleteBridgeDomain(ctx, id)
+}
+
+// Detach implements contracts.Adapter. Without a VPP connection it only
+// drops the record: the replay on reconnect removes the then undesired
+// interface by its tag.
+func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
+	a.gate.RLock()
+	defer a.gate.RUnlock()
+	rec, found, err := a.store.Get(r.Key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.session()
+	if err == nil {
+		var removed bool
+		if removed, err = a.teardown(ctx, c, Tag(r.Key), rec); err != nil {
+			return nil, err
+		}
+		found = found || removed
+	} else {
+		a.keyLog(r.Key).Warn().Err(err).Msg("detach while VPP is away: dropping the record, the replay removes the interface")
+	}
+	if err := a.store.Delete(r.Key); err != nil {
+		return nil, err
+	}
+	a.refreshOwned()
+	return &contracts.DetachResponse{Removed: found}, nil
+}
+
+// teardown removes the interface tagged tag and, when rec is known, its
+// routes, its bridge domain (if ours and empty) and its memif socket
+// registration (if ours and unused). It reports whether an interface went.
+func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *store.Record) (bool, error) {
+	a.shared.Lock()
+	defer a.shared.Unlock()
+	ifs, err := tagged(ctx, c, tag)
+	if err != nil {
+		return false, err
+	}
+	var p *plan
+	if rec != nil {
+		p, _ = planAttach(&contracts.AttachRequest{Key: rec.Attachment.Key, Network: rec.Attachment.Network,
+			Interface: rec.Attachment.Interface}, rec.Table != 0)
+	}
+	for _, ifc := range ifs {
+		if p != nil && p.l3 {
+			for _, pod := range p.pods {
+				if err := c.Route(ctx, false, rec.Table, ifc.SwIfIndex, pod); err != nil {
+					return false, err
+				}
+			}
+		}
+		if p != nil && p.bridge != 0 {
+			if err := c.SetBridge(ctx, ifc.SwIfIndex, p.bridge, false); err != nil {
+				return false, err
+			}
+		}
+		if err := deleteInterface(ctx, c, ifc); err != nil {
+			return false, err
+		}
+	}
+	if p != nil && p.bridge != 0 {
+		if err := a.releaseBridge(ctx, c, p.bridge); err != nil {
+			return false, err
+		}
+	}
+	if rec != nil && rec.MemifSocketAdded {
+		if err := releaseMemifSocket(ctx, c, rec.MemifSocketFile); err != nil {
+			return false, err
+		}
+	}
+	return len(ifs) > 0, nil
+}
+
+// releaseMemifSocket removes the registration of filename when no memif
+// uses it any more. It looks the id up again: VPP may have restarted and
+// given the id to another file.
+func releaseMemifSocket(ctx context.Context, c *vpp.Client, filename string) error {
+	id, found, err := c.MemifSocketID(ctx, filename)
+	if err != nil || !found {
+		return err
+	}
+	used, err := c.MemifSocketInUse(ctx, id)
+	if err != nil || used {
+		return err
+	}
+	return c.DeleteMemifSocket(ctx, id, filename)
+}
+
+// deleteInterface deletes an interface the adapter created, by its kind.
+func deleteInterface(ctx context.Context, c *vpp.Client, ifc vpp.Interface) error {
+	switch {
+	case strings.HasPrefix(ifc.Name, "memif"):
+		return c.DeleteMemif(ctx, ifc.SwIfIndex)
+	case strings.HasPrefix(ifc.Name, "VirtualEthernet"):
+		return c.DeleteVhost(ctx, ifc.SwIfIndex)
+	}
+	return contracts.Errorf(contracts.CodeVswitch, "interface %s (sw_if_index %d, tag %q) is neither memif nor vhost-user; not deleting it",
+		ifc.Name, ifc.SwIfIndex, ifc.Tag)
+}
+
+// tagged returns the interfaces whose tag is exactly tag.
+func tagged(ctx context.Context, c *vpp.Client, tag string) ([]vpp.Interface, error) {
+	all, err := c.InterfacesTagged(ctx, tag)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, i := range all {
+		if i.Tag == tag {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// Check implements contracts.Adapter.
+func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
+	a.gate.RLock()
+	defer a.gate.RUnlock()
+	rec, found, err := a.store.Get(r.Key)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, contracts.Errorf(contracts.CodeNotFound, "attachment %s not found on vpp", r.Key)
+	}
+	if !sameSpec(rec.Attachment, r.Network, r.Interface) {
+		return nil, contracts.Errorf(contracts.CodeMismatch, "attachment %s differs from its configuration", r.Key)
+	}
+	c, err := a.session()
+	if err != nil {
+		return nil, err
+	}
+	ifs, err := tagged(ctx, c, rec.Tag)
+	if err != nil {
+		return nil, err
+	}
+	if len(ifs) == 0 {
+		return nil, contracts.Errorf(contracts.CodeNotFound, "attachment %s: VPP has no interface tagged %s", r.Key, rec.Tag)
+	}
+	return &contracts.CheckResponse{Attachment: rec.Attachment}, nil
+}
+
+// List implements contracts.Adapter.
+func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.ListResponse, error) {
+	recs, err := a.store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []contracts.Attachment{}
+	for _, rec := range recs {
+		if r.Network == "" || rec.Attachment.Network == r.Network {
+			out = append(out, rec.Attachment)
+		}
+	}
+	return &contracts.ListResponse{Attachments: out}, nil
+}
+
+// GC implements contracts.Adapter: it detaches every attachment of the
+// network that is not valid.
+func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
+	recs, err := a.store.List()
+	if err != nil {
+		return nil, err
+	}
+	valid := map[contracts.AttachmentKey]bool{}
+	for _, k := range r.Valid {
+		valid[k] = true
+	}
+	out := &contracts.GCResponse{Removed: []contracts.AttachmentKey{}}
+	var errs []error
+	for _, rec := range recs {
+		k := rec.Attachment.Key
+		if rec.Attachment.Network != r.Network || valid[k] {
+			continue
+		}
+		if _, err := a.Detach(ctx, &contracts.DetachRequest{Key: k, Network: r.Network}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.Removed = append(out.Removed, k)
+	}
+	if len(errs) > 0 {
+		return nil, contracts.Errorf(contracts.CodeOf(errs[0]), "gc of network %s: %d of %d removals failed: %v",
+			r.Network, len(errs), len(errs)+len(out.Removed), errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// Status implements contracts.Adapter.
+func (a *Adapter) Status(context.Context, *contracts.StatusRequest) (*contracts.StatusResponse, error) {
+	recs, err := a.store.List()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := &contracts.StatusResponse{Ready: a.ready, Engine: contracts.EngineVPP, Version: Version,
+		Attachments: len(recs), Message: a.lastErr}
+	if a.vppVersion != "" {
+		s.Vswitch = "VPP " + a.vppVersion
+	}
+	return s, nil
+}
+
+func sameSpec(a contracts.Attachment, network string, h contracts.HostInterface) bool {
+	x, err1 := json.Marshal(a.Interface)
+	y, err2 := json.Marshal(h)
+	return err1 == nil && err2 == nil && string(x) == string(y) && a.Network == network
+}
+
+// refreshOwned sets the owned-interfaces gauge from the records.
+func (a *Adapter) refreshOwned() {
+	if recs, err := a.store.List(); err == nil {
+		a.cfg.Metrics.owned(len(recs))
+	}
+}
+
+func (a *Adapter) publish(ev contracts.Event) {
+	if a.cfg.Events == nil {
+		return
+	}
+	if err := a.cfg.Events.Publish(ev); err != nil {
+		a.cfg.Log.Debug().Err(err).Str("kind", string(ev.Kind)).Msg("event not published")
+	}
+}
+
+func (a *Adapter) keyLog(k contracts.AttachmentKey) *zerolog.Logger {
+	l := a.cfg.Log.With().Str("container_id", k.ContainerID).Str("ifname", k.IfName).Logger()
+	return &l
+}
+
+// errorf is fmt.Errorf for messages that keep the code of err.
+func errorf(err error, format string, args ...any) error {
+	return contracts.Errorf(contracts.CodeOf(err), "%s: %v", fmt.Sprintf(format, args...), err)
+}

@@ -1,0 +1,291 @@
+package adapter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"strings"
+
+	"go.fd.io/govpp/binapi/ethernet_types"
+	"go.fd.io/govpp/binapi/memif"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/vpp-adapter/vpp"
+)
+
+// TagPrefix starts the tag of every VPP interface the adapter creates. The
+// rest of the tag is 12 hex digits of sha256("<containerID>/<ifName>"):
+// VPP keeps at most 63 bytes of tag, so the full key lives in the record.
+const TagPrefix = "usrsp:"
+
+// BridgeTag marks bridge domains the adapter created (bd_tag).
+const BridgeTag = "usrsp"
+
+// Memif defaults, used when the request leaves a field 0.
+const (
+	DefaultMemifQueues     = 1
+	DefaultMemifRingSize   = 1024
+	DefaultMemifBufferSize = 2048
+	maxMemifLog2Ring       = 14 // VPP's MEMIF_MAX_LOG2_RING_SIZE
+	maxMemifSecret         = 23 // string[24] including the NUL
+	maxBridgeID            = 1<<24 - 1
+)
+
+// Tag is the VPP interface tag of attachment k.
+func Tag(k contracts.AttachmentKey) string {
+	sum := sha256.Sum256([]byte(k.String()))
+	return TagPrefix + hex.EncodeToString(sum[:6])
+}
+
+// TableID is the VPP IP table of an L3 network when tables per network are
+// on: 1 + fnv32a(network) mod (2^31-1), so it never is the default table 0.
+func TableID(network string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(network))
+	return 1 + h.Sum32()%(1<<31-1)
+}
+
+type ifKind int
+
+const (
+	kindMemif ifKind = iota
+	kindVhost
+)
+
+// plan is everything the adapter will ask VPP for one attachment, derived
+// from the request alone (no I/O), so it can be fuzzed.
+type plan struct {
+	kind        ifKind
+	memif       vpp.MemifConfig // SocketID filled in at realize time
+	memifSocket string          // the filename registered with VPP
+	vhost       vpp.VhostConfig
+	podSocket   string // Attachment.SocketPath: a path, or "@name" for abstract
+	bridge      uint32 // bridge domain id, 0 for none
+	l3          bool
+	table       uint32
+	tableName   string
+	gateways    []netip.Prefix // host side addresses
+	pods        []netip.Addr   // pod addresses routed to the interface
+}
+
+// planAttach checks an attach request and derives what to create. Errors
+// name the request field.
+func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error) {
+	h := r.Interface
+	p := &plan{}
+	mac, err := parseMAC(h.MAC)
+	if err != nil {
+		return nil, err
+	}
+	switch h.IfType {
+	case contracts.IfTypeMemif:
+		if err := planMemif(p, r, mac); err != nil {
+			return nil, err
+		}
+	case contracts.IfTypeVhostUser:
+		if h.Vhost == nil {
+			return nil, invalid("interface.vhost is missing for ifType vhostuser")
+		}
+		if err := checkSocketPath("interface.socketPath", h.SocketPath); err != nil {
+			return nil, err
+		}
+		p.kind = kindVhost
+		p.vhost = vpp.VhostConfig{Server: h.Vhost.Mode == contracts.VhostModeServer, Socket: h.SocketPath, MAC: mac}
+		p.podSocket = h.SocketPath
+	default:
+		return nil, invalid("interface.ifType %q is not memif or vhostuser", h.IfType)
+	}
+	switch h.NetType {
+	case contracts.NetTypeBridge:
+		if h.Bridge == nil {
+			return nil, invalid("interface.bridge is missing for netType bridge")
+		}
+		if h.Bridge.ID == 0 || h.Bridge.ID > maxBridgeID {
+			return nil, invalid("interface.bridge.id %d is not a VPP bridge domain id (1..%d; 0 is VPP's default domain)", h.Bridge.ID, maxBridgeID)
+		}
+		if h.Bridge.VLAN != 0 {
+			return nil, contracts.Errorf(contracts.CodeUnsupportedField, "interface.bridge.vlan is not supported by the vpp adapter")
+		}
+		if p.kind == kindMemif && p.memif.Mode == memif.MEMIF_MODE_API_IP {
+			return nil, invalid("interface.memif.mode ip cannot join bridge domain %d: an L2 bridge needs mode ethernet", h.Bridge.ID)
+		}
+		p.bridge = h.Bridge.ID
+	case contracts.NetTypeInterface:
+		if err := planL3(p, r, tablePerNetwork); err != nil {
+			return nil, err
+		}
+	case contracts.NetTypeNone:
+	default:
+		return nil, invalid("interface.netType %q is not bridge, interface or none", h.NetType)
+	}
+	return p, nil
+}
+
+func planMemif(p *plan, r *contracts.AttachRequest, mac *ethernet_types.MacAddress) error {
+	m := r.Interface.Memif
+	if m == nil {
+		return invalid("interface.memif is missing for ifType memif")
+	}
+	p.kind = kindMemif
+	cfg := vpp.MemifConfig{ID: m.ID, Secret: m.Secret, MAC: mac}
+	switch m.Role {
+	case contracts.MemifRoleMaster:
+		cfg.Master = true
+	case contracts.MemifRoleSlave:
+	default:
+		return invalid("interface.memif.role %q is not master or slave", m.Role)
+	}
+	switch m.Mode {
+	case contracts.MemifModeEthernet:
+		cfg.Mode = memif.MEMIF_MODE_API_ETHERNET
+	case contracts.MemifModeIP:
+		cfg.Mode = memif.MEMIF_MODE_API_IP
+		cfg.MAC = nil // an IP-mode memif has no MAC
+	case contracts.MemifModeInjectPunt:
+		cfg.Mode = memif.MEMIF_MODE_API_PUNT_INJECT
+	default:
+		return invalid("interface.memif.mode %q is not ethernet, ip or inject-punt", m.Mode)
+	}
+	queues, ring, buf := orDefault(m.Queues, DefaultMemifQueues), orDefault(m.RingSize, DefaultMemifRingSize), orDefault(m.BufferSize, DefaultMemifBufferSize)
+	if queues < 1 || queues > 255 {
+		return invalid("interface.memif.queues %d is out of range 1..255", m.Queues)
+	}
+	if ring < 8 || ring > 1<<maxMemifLog2Ring || ring&(ring-1) != 0 {
+		return invalid("interface.memif.ringSize %d is not a power of two in 8..%d", m.RingSize, 1<<maxMemifLog2Ring)
+	}
+	if buf < 128 || buf > 65535 {
+		return invalid("interface.memif.bufferSize %d is out of range 128..65535", m.BufferSize)
+	}
+	if len(m.Secret) > maxMemifSecret {
+		return invalid("interface.memif.secret is %d bytes, VPP keeps at most %d", len(m.Secret), maxMemifSecret)
+	}
+	cfg.Queues, cfg.RingSize, cfg.BufferSize = uint8(queues), uint32(ring), uint16(buf)
+	p.memif = cfg
+
+	if m.Netns == "" {
+		if err := checkSocketPath("interface.socketPath", r.Interface.SocketPath); err != nil {
+			return err
+		}
+		p.memifSocket, p.podSocket = r.Interface.SocketPath, r.Interface.SocketPath
+		return nil
+	}
+	// Abstract socket inside the pod's network namespace: VPP (clib socket)
+	// accepts "abstract:<name>,netns_name=<path>"; the pod sees "@<name>".
+	name := m.SocketFile
+	if name == "" {
+		name = "usrsp/memif-" + r.Key.IfName
+	}
+	if !socketChars(name) || len(name) > contracts.MaxSocketPathLen-1 {
+		return invalid("interface.memif.socketFile %q is not a usable abstract socket name (1..%d of [A-Za-z0-9/._-])", name, contracts.MaxSocketPathLen-1)
+	}
+	if !strings.HasPrefix(m.Netns, "/") || !socketChars(m.Netns) {
+		return invalid("interface.memif.netns %q must be an absolute path of [A-Za-z0-9/._-] (VPP's socket parser stops at anything else)", m.Netns)
+	}
+	p.memifSocket = "abstract:" + name + ",netns_name=" + m.Netns
+	p.podSocket = "@" + name
+	return nil
+}
+
+func planL3(p *plan, r *contracts.AttachRequest, tablePerNetwork bool) error {
+	p.l3 = true
+	if tablePerNetwork {
+		p.table = TableID(r.Network)
+		p.tableName = truncate(TagPrefix+r.Network, 63)
+	}
+	for i, c := range r.Interface.IPs {
+		pod, err := netip.ParsePrefix(c.Address)
+		if err != nil {
+			return invalid("interface.ips[%d].address %q is not a CIDR address", i, c.Address)
+		}
+		p.pods = append(p.pods, pod.Addr())
+		if c.Gateway == "" {
+			continue
+		}
+		gw, err := netip.ParseAddr(c.Gateway)
+		if err != nil || gw.Is4() != pod.Addr().Is4() {
+			return invalid("interface.ips[%d].gateway %q is not an address of the same family as %s", i, c.Gateway, c.Address)
+		}
+		if gw == pod.Addr() {
+			return invalid("interface.ips[%d].gateway %s equals the pod address", i, c.Gateway)
+		}
+		gp := netip.PrefixFrom(gw, pod.Bits())
+		if !contains(p.gateways, gp) {
+			p.gateways = append(p.gateways, gp)
+		}
+	}
+	return nil
+}
+
+// families says which address families an L3 plan uses.
+func (p *plan) families() (v4, v6 bool) {
+	for _, a := range p.pods {
+		v4, v6 = v4 || a.Is4(), v6 || a.Is6()
+	}
+	return v4, v6
+}
+
+func checkSocketPath(field, path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return invalid("%s %q must be an absolute host path", field, path)
+	}
+	if !socketChars(path) {
+		return invalid("%s %q may only hold [A-Za-z0-9/._-]: VPP's socket parser stops at anything else", field, path)
+	}
+	return nil
+}
+
+// socketChars reports whether s only holds characters VPP's clib socket
+// parser accepts in a path or abstract name.
+func socketChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func parseMAC(s string) (*ethernet_types.MacAddress, error) {
+	if s == "" {
+		return nil, nil
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return nil, invalid("interface.mac %q is not a 48-bit MAC address", s)
+	}
+	m := ethernet_types.NewMacAddress(hw)
+	return &m, nil
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func contains(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func invalid(format string, args ...any) error {
+	return contracts.Errorf(contracts.CodeInvalidConfig, format, args...)
+}

@@ -1,0 +1,112 @@
+package adapter
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/contracts"
+)
+
+func TestTag(t *testing.T) {
+	tag := Tag(contracts.AttachmentKey{ContainerID: strings.Repeat("a", 256), IfName: "net1"})
+	assert.True(t, strings.HasPrefix(tag, TagPrefix))
+	assert.Len(t, tag, 18, "well under VPP's 63-byte tag limit")
+	assert.NotEqual(t, tag, Tag(contracts.AttachmentKey{ContainerID: strings.Repeat("a", 256), IfName: "net2"}))
+}
+
+func TestPlanAttachRejects(t *testing.T) {
+	base := func() *contracts.AttachRequest {
+		return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "c1", IfName: "net1"}, Network: "n",
+			Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeNone, SocketPath: "/run/usrsp/c1/net1.sock",
+				Memif: &contracts.MemifSpec{Role: "master", Mode: "ethernet"}}}
+	}
+	cases := []struct {
+		name   string
+		mutate func(*contracts.AttachRequest)
+		code   contracts.Code
+		field  string
+	}{
+		{"ring not power of two", func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1000 }, contracts.CodeInvalidConfig, "interface.memif.ringSize"},
+		{"ring too big", func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1 << 15 }, contracts.CodeInvalidConfig, "interface.memif.ringSize"},
+		{"queues", func(r *contracts.AttachRequest) { r.Interface.Memif.Queues = 300 }, contracts.CodeInvalidConfig, "interface.memif.queues"},
+		{"buffer", func(r *contracts.AttachRequest) { r.Interface.Memif.BufferSize = 70000 }, contracts.CodeInvalidConfig, "interface.memif.bufferSize"},
+		{"secret", func(r *contracts.AttachRequest) { r.Interface.Memif.Secret = strings.Repeat("s", 24) }, contracts.CodeInvalidConfig, "interface.memif.secret"},
+		{"relative socket", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "net1.sock" }, contracts.CodeInvalidConfig, "interface.socketPath"},
+		{"socket chars", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "/run/pod:1/net1.sock" }, contracts.CodeInvalidConfig, "interface.socketPath"},
+		{"netns chars", func(r *contracts.AttachRequest) { r.Interface.Memif.Netns = "/proc/1/ns/net,x" }, contracts.CodeInvalidConfig, "interface.memif.netns"},
+		{"abstract name", func(r *contracts.AttachRequest) {
+			r.Interface.Memif.Netns, r.Interface.Memif.SocketFile = "/proc/1/ns/net", "a b"
+		}, contracts.CodeInvalidConfig, "interface.memif.socketFile"},
+		{"mac", func(r *contracts.AttachRequest) { r.Interface.MAC = "zz" }, contracts.CodeInvalidConfig, "interface.mac"},
+		{"bd 0", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{}
+		}, contracts.CodeInvalidConfig, "interface.bridge.id"},
+		{"vlan", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3, VLAN: 10}
+		}, contracts.CodeUnsupportedField, "interface.bridge.vlan"},
+		{"ip memif in bridge", func(r *contracts.AttachRequest) {
+			r.Interface.Memif.Mode = "ip"
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3}
+		}, contracts.CodeInvalidConfig, "interface.memif.mode"},
+		{"bad address", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.IPs = contracts.NetTypeInterface, []contracts.IPConfig{{Address: "10.0.0.1"}}
+		}, contracts.CodeInvalidConfig, "interface.ips[0].address"},
+		{"gateway family", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.IPs = contracts.NetTypeInterface, []contracts.IPConfig{{Address: "10.0.0.2/24", Gateway: "fd00::1"}}
+		}, contracts.CodeInvalidConfig, "interface.ips[0].gateway"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := base()
+			tc.mutate(r)
+			_, err := planAttach(r, false)
+			require.Error(t, err)
+			assert.Equal(t, tc.code, contracts.CodeOf(err))
+			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+	p, err := planAttach(base(), false)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(DefaultMemifRingSize), p.memif.RingSize)
+}
+
+func TestTableID(t *testing.T) {
+	assert.Equal(t, TableID("a"), TableID("a"))
+	assert.NotEqual(t, TableID("a"), TableID("b"))
+	for _, n := range []string{"", "a", "net-1", strings.Repeat("x", 300)} {
+		assert.NotZero(t, TableID(n))
+		assert.Less(t, TableID(n), uint32(1<<31))
+	}
+}
+
+// FuzzPlanAttach: any request the contracts decoder accepts either plans
+// or fails with a coded error; it never panics.
+func FuzzPlanAttach(f *testing.F) {
+	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/run/a.sock","memif":{"role":"master","mode":"ethernet","ringSize":2048},"bridge":{"id":4}}}`))
+	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"none","memif":{"role":"slave","mode":"ip","netns":"/var/run/netns/x","socketFile":"m"}}}`))
+	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"vhostuser","netType":"interface","socketPath":"/run/v.sock","vhost":{"mode":"server"},"ips":[{"address":"10.1.1.2/24","gateway":"10.1.1.1"},{"address":"fd00::2/64"}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := contracts.DecodeAttachRequest(b)
+		if err != nil {
+			return
+		}
+		for _, perNet := range []bool{false, true} {
+			p, err := planAttach(r, perNet)
+			if err != nil {
+				if c := contracts.CodeOf(err); c != contracts.CodeInvalidConfig && c != contracts.CodeUnsupportedField {
+					t.Fatalf("code %d for %v", c, err)
+				}
+				continue
+			}
+			if p.kind == kindMemif && p.memifSocket == "" || p.podSocket == "" {
+				t.Fatalf("plan without socket: %+v", p)
+			}
+			if p.memif.RingSize&(p.memif.RingSize-1) != 0 {
+				t.Fatalf("ring size %d", p.memif.RingSize)
+			}
+		}
+	})
+}

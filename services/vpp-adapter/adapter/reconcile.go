@@ -1,0 +1,106 @@
+package adapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/vpp-adapter/vpp"
+)
+
+// ReplaySummary counts what a replay did.
+type ReplaySummary struct {
+	Desired, Present, Recreated, Failed, StaleRemoved, BridgesRemoved int
+	Duration                                                          time.Duration
+}
+
+func (s ReplaySummary) String() string {
+	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d",
+		s.Desired, s.Present, s.Recreated, s.Failed, s.StaleRemoved, s.BridgesRemoved)
+}
+
+// reconcile makes VPP match the records: it recreates desired attachments
+// VPP does not have (it lost them when it restarted), removes interfaces
+// tagged as ours that no record wants, and deletes our empty bridge
+// domains. Interfaces without our tag are never touched.
+func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySummary, err error) {
+	start := time.Now()
+	defer func() {
+		sum.Duration = time.Since(start)
+		a.cfg.Metrics.replayed(sum)
+	}()
+	recs, err := a.store.List()
+	if err != nil {
+		return sum, err
+	}
+	owned, err := c.InterfacesTagged(ctx, TagPrefix)
+	if err != nil {
+		return sum, err
+	}
+	present := map[string]bool{}
+	for _, i := range owned {
+		present[i.Tag] = true
+	}
+	desired := map[string]bool{}
+	wantBridge := map[uint32]bool{}
+	var errs []error
+	for _, rec := range recs {
+		sum.Desired++
+		desired[rec.Tag] = true
+		k := rec.Attachment.Key
+		p, err := planAttach(&contracts.AttachRequest{Key: k, Network: rec.Attachment.Network, Pod: rec.Attachment.Pod,
+			Interface: rec.Attachment.Interface}, a.cfg.TablePerNetwork)
+		if err != nil {
+			sum.Failed++
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		if p.bridge != 0 {
+			wantBridge[p.bridge] = true
+		}
+		if present[rec.Tag] {
+			sum.Present++
+			continue
+		}
+		if err := a.realize(ctx, c, rec, p); err != nil {
+			sum.Failed++
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			a.keyLog(k).Error().Err(err).Msg("replay of attachment failed")
+			continue
+		}
+		sum.Recreated++
+		a.keyLog(k).Info().Str("tag", rec.Tag).Uint32("sw_if_index", rec.SwIfIndex).Msg("attachment recreated by replay")
+	}
+	for _, ifc := range owned {
+		if desired[ifc.Tag] {
+			continue
+		}
+		if _, err := a.teardown(ctx, c, ifc.Tag, nil); err != nil {
+			errs = append(errs, fmt.Errorf("stale interface %s (tag %s): %w", ifc.Name, ifc.Tag, err))
+			continue
+		}
+		sum.StaleRemoved++
+		a.cfg.Log.Info().Str("tag", ifc.Tag).Str("vpp_interface", ifc.Name).Msg("removed stale interface no record wants")
+	}
+	bds, err := c.BridgeDomains(ctx, ^uint32(0))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, bd := range bds {
+		if bd.Tag != BridgeTag || bd.Members > 0 || wantBridge[bd.ID] {
+			continue
+		}
+		if err := c.DeleteBridgeDomain(ctx, bd.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sum.BridgesRemoved++
+	}
+	a.cfg.Metrics.owned(sum.Desired)
+	if len(errs) > 0 {
+		return sum, errorf(errors.Join(errs...), "replay of %d records", len(recs))
+	}
+	return sum, nil
+}

@@ -1,0 +1,147 @@
+package adapter_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	govppadapter "go.fd.io/govpp/adapter"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+)
+
+// runLoop runs the real connection loop against fake until the test ends.
+func runLoop(t *testing.T, fake *vpptest.FakeVPP, a *adapter.Adapter) {
+	t.Helper()
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	loop := &vpp.Loop{
+		NewAdapter: func() govppadapter.VppAPI { return fake },
+		Up:         a.Up, Down: a.Down,
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		ProbeInterval: 5 * time.Millisecond, ProbeTimeout: time.Second,
+	}
+	go func() { defer close(done); loop.Run(c) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestReplayAfterVPPRestart(t *testing.T) {
+	fake := vpptest.New()
+	a, _, evs := newAdapter(t, t.TempDir())
+	runLoop(t, fake, a)
+	evs.waitFor(t, contracts.EventReconciled)
+
+	vhostKey := contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: "net2"}
+	vhost := &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
+		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
+		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: 4}}}
+	c := ctx(t)
+	_, err := a.Attach(c, memifBridge(4))
+	require.NoError(t, err)
+	_, err = a.Attach(c, vhost)
+	require.NoError(t, err)
+
+	// VPP restarts and loses everything; its startup config brings back an
+	// interface of the operator's and (say, from an old exec script) one
+	// tagged as ours that no record wants.
+	fake.Restart()
+	operator := fake.AddInterface(vpptest.Interface{Name: "memif0/5", DevType: "memif", Tag: "operator"})
+	fake.AddInterface(vpptest.Interface{Name: "memif0/6", DevType: "memif", Tag: adapter.TagPrefix + "0000deadbeef", MemifSocket: 0, MemifID: 6})
+	fake.Calls()
+
+	ev := evs.waitFor(t, contracts.EventReconciled)
+	assert.Contains(t, ev.Message, "desired 2, present 0, recreated 2, failed 0, stale removed 1")
+	ifs := fake.Snapshot()
+	assert.Equal(t, "operator", ifs["memif0/5"].Tag, "unowned interface untouched")
+	assert.NotContains(t, ifs, "memif0/6", "stale owned interface removed")
+	byTag := map[string]vpptest.Interface{}
+	for _, i := range ifs {
+		byTag[i.Tag] = i
+	}
+	for _, k := range []contracts.AttachmentKey{key, vhostKey} {
+		i, ok := byTag[adapter.Tag(k)]
+		require.True(t, ok, "%s recreated", k)
+		assert.True(t, i.Up)
+		assert.Equal(t, uint32(4), i.BD)
+	}
+	_, bds, _ := fake.State()
+	assert.Equal(t, []string{`4 tag="usrsp" members=2`}, bds)
+	assert.Contains(t, fake.Snapshot(), "memif0/5")
+	_ = operator
+
+	ready, why := a.Ready()
+	assert.True(t, ready, why)
+	// A repeat of the attach after the replay creates nothing.
+	fake.Calls()
+	_, err = a.Attach(c, memifBridge(4))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sw_interface_dump"}, fake.Calls())
+}
+
+func TestReplayOnStartFromRecords(t *testing.T) {
+	dir := t.TempDir()
+	// A first adapter attaches, then the node reboots: new VPP, new adapter.
+	first := newHarnessIn(t, dir)
+	_, err := first.a.Attach(ctx(t), l3Request())
+	require.NoError(t, err)
+
+	fake := vpptest.New()
+	a, _, evs := newAdapter(t, dir)
+	runLoop(t, fake, a)
+	ev := evs.waitFor(t, contracts.EventReconciled)
+	assert.Contains(t, ev.Message, "recreated 1")
+	assert.Equal(t, []string{
+		"show_version", "sw_interface_dump", // replay: what exists?
+		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del",
+		"sw_interface_add_del_address", "sw_interface_add_del_address", "ip_route_add_del", "ip_route_add_del",
+		"sw_interface_set_flags", "sw_interface_dump", "bridge_domain_dump",
+	}, fake.Calls())
+}
+
+func TestIncompatibleVPPIsNamed(t *testing.T) {
+	fake := &incompatible{FakeVPP: vpptest.New(), unknown: "memif_create_v2"}
+	a, _, _ := newAdapter(t, t.TempDir())
+	c, cancel := context.WithCancel(context.Background())
+	downs := make(chan error, 16)
+	loop := &vpp.Loop{
+		NewAdapter: func() govppadapter.VppAPI { return fake },
+		Up:         a.Up, Down: func(err error) { a.Down(err); downs <- err },
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, ProbeInterval: time.Second, ProbeTimeout: time.Second,
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); loop.Run(c) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case err := <-downs:
+		var ie *vpp.IncompatibleError
+		require.ErrorAs(t, err, &ie)
+		assert.Contains(t, err.Error(), "built for VPP 25.10")
+		assert.Contains(t, err.Error(), "memif_create_v2_")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection failure reported")
+	}
+	ready, why := a.Ready()
+	assert.False(t, ready)
+	assert.Contains(t, why, "25.10")
+	_, err := a.Attach(ctx(t), memifBridge(4))
+	assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(err))
+	assert.Contains(t, err.Error(), "25.10")
+}
+
+// incompatible is a VPP that does not know one message (other CRC).
+type incompatible struct {
+	*vpptest.FakeVPP
+	unknown string
+}
+
+func (i *incompatible) GetMsgID(name, crc string) (uint16, error) {
+	if name == i.unknown {
+		return 0, &govppadapter.UnknownMsgError{MsgName: name, MsgCrc: crc}
+	}
+	return i.FakeVPP.GetMsgID(name, crc)
+}

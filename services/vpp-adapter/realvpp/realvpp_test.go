@@ -1,0 +1,272 @@
+package realvpp_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	govppadapter "go.fd.io/govpp/adapter"
+	"go.fd.io/govpp/adapter/socketclient"
+	"go.fd.io/govpp/binapi/memif"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/libs/natstest"
+	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/store"
+	"usrsp.dev/services/vpp-adapter/vpp"
+)
+
+const node = "realvpp-node"
+
+// stack is a host VPP, the adapter connected to it, and NATS in between
+// the test (playing cni-entry with contracts.Client) and the adapter.
+type stack struct {
+	host   *vppInstance
+	client *contracts.Client
+	events chan contracts.Event
+	podDir string
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{host: startVPP(t, "host", 0), events: make(chan contracts.Event, 256)}
+	var err error
+	s.podDir, err = os.MkdirTemp("", "usrsp-pods-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(s.podDir) })
+
+	srv := natstest.Run(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	sub, err := nc.Subscribe(contracts.AllEventsSubject, func(m *nats.Msg) {
+		if ev, err := contracts.DecodeEvent(m.Data); err == nil {
+			t.Logf("event %s: %s", ev.Kind, ev.Message)
+			s.events <- *ev
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	st, err := store.Open(filepath.Join(s.podDir, "state"))
+	require.NoError(t, err)
+	a := adapter.New(adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger(),
+		Events: contracts.NewPublisher(nc, node, contracts.EngineVPP), Metrics: adapter.NewMetrics()})
+	svc, err := contracts.AddService(nc, a.ServiceConfig(node), a)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Stop() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	loop := &vpp.Loop{
+		NewAdapter: func() govppadapter.VppAPI { return socketclient.NewVppClient(s.host.APISock) },
+		Up:         a.Up, Down: a.Down,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second,
+	}
+	go func() { defer close(done); loop.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	s.waitEvent(t, contracts.EventReconciled, 30*time.Second)
+	s.client = contracts.NewClient(nc, node, 20*time.Second)
+	return s
+}
+
+func (s *stack) waitEvent(t *testing.T, kind contracts.EventKind, within time.Duration) contracts.Event {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s event from the adapter within %s", kind, within)
+		}
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func memifPod(dir, id string, bd uint32) *contracts.AttachRequest {
+	podDir := filepath.Join(dir, id)
+	_ = os.MkdirAll(podDir, 0o755)
+	return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, Network: "vpp-bridge",
+		Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeBridge,
+			SocketPath: filepath.Join(podDir, "memif-net1.sock"),
+			Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet},
+			Bridge:     &contracts.BridgeSpec{ID: bd}}}
+}
+
+// podVPP plays a pod: a VPP with a memif slave on the pod's socket and
+// an address, configured through govpp like pod-consumer would.
+func podVPP(t *testing.T, name string, core int, socket, addr string) (*vppInstance, string) {
+	t.Helper()
+	p := startVPP(t, name, core)
+	c := ctx(t)
+	id, err := p.Client.AddMemifSocket(c, socket)
+	require.NoError(t, err)
+	sw, err := p.Client.CreateMemif(c, vpp.MemifConfig{SocketID: id, Mode: memif.MEMIF_MODE_API_ETHERNET, Queues: 1, RingSize: 1024, BufferSize: 2048})
+	require.NoError(t, err)
+	require.NoError(t, p.Client.AddAddress(c, sw, mustPrefix(t, addr)))
+	require.NoError(t, p.Client.AdminUp(c, sw))
+	name = "memif" + itoa(id) + "/0"
+	t.Logf("%s: %s slave on %s with %s", p.name, name, socket, addr)
+	return p, name
+}
+
+// ownedState is what the host VPP holds that the adapter owns.
+func ownedState(t *testing.T, host *vppInstance) (ifs []vpp.Interface, sockets []string, bds []vpp.BridgeDomain) {
+	t.Helper()
+	c := ctx(t)
+	ifs, err := host.Client.InterfacesTagged(c, adapter.TagPrefix)
+	require.NoError(t, err)
+	all, err := host.Client.BridgeDomains(c, ^uint32(0))
+	require.NoError(t, err)
+	for _, bd := range all {
+		if bd.Tag == adapter.BridgeTag {
+			bds = append(bds, bd)
+		}
+	}
+	out := host.cli("show memif")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "usrsp-pods-") {
+			sockets = append(sockets, strings.TrimSpace(line))
+		}
+	}
+	return ifs, sockets, bds
+}
+
+// TestRealVPP runs the whole path against real VPP processes. Each step
+// builds on the previous one; read the -v log to follow it.
+func TestRealVPP(t *testing.T) {
+	vppEnv(t)
+	s := startStack(t)
+	c := ctx(t)
+
+	pod1, pod2 := memifPod(s.podDir, "pod1", 4), memifPod(s.podDir, "pod2", 4)
+	t.Run("attach memif masters into bridge domain 4", func(t *testing.T) {
+		for _, r := range []*contracts.AttachRequest{pod1, pod2} {
+			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			require.NoError(t, err, "attach %s", r.Key)
+			t.Logf("attached %s as %s on %s", r.Key, resp.Attachment.HostIfName, resp.Attachment.SocketPath)
+			assert.FileExists(t, r.Interface.SocketPath, "VPP (master) listens on the pod's socket")
+		}
+		ifs, _, bds := ownedState(t, s.host)
+		assert.Len(t, ifs, 2)
+		require.Len(t, bds, 1)
+		assert.Equal(t, uint32(4), bds[0].ID)
+		assert.Equal(t, 2, bds[0].Members)
+		s.host.cli("show bridge-domain 4 detail")
+	})
+
+	t.Run("two pods ping each other through the host bridge domain", func(t *testing.T) {
+		p1, if1 := podVPP(t, "pod1", 1, pod1.Interface.SocketPath, "10.10.0.1/24")
+		p2, if2 := podVPP(t, "pod2", 1, pod2.Interface.SocketPath, "10.10.0.2/24")
+		p1.waitLinkUp(if1, 30*time.Second)
+		p2.waitLinkUp(if2, 30*time.Second)
+		assert.Positive(t, p1.ping("10.10.0.2"), "pod1 -> pod2 through host bridge domain 4")
+
+		t.Run("after kill -9 and restart of the host VPP every attachment is back by replay", func(t *testing.T) {
+			s.host.kill9()
+			s.host.start()
+			ev := s.waitEvent(t, contracts.EventReconciled, 60*time.Second)
+			assert.Contains(t, ev.Message, "recreated 2")
+			ifs, _, bds := ownedState(t, s.host)
+			assert.Len(t, ifs, 2)
+			require.Len(t, bds, 1)
+			assert.Equal(t, 2, bds[0].Members)
+			p1.waitLinkUp(if1, 60*time.Second)
+			p2.waitLinkUp(if2, 60*time.Second)
+			assert.Positive(t, p1.ping("10.10.0.2"), "pods reach each other again after the replay")
+		})
+	})
+
+	t.Run("memif over an abstract socket in a network namespace", func(t *testing.T) {
+		// The test's own netns stands in for the pod's: the pod VPP (a child
+		// of the test) connects to the abstract socket in it.
+		name := fmt.Sprintf("usrsp-rt-%d", os.Getpid())
+		r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "abstract", IfName: "net1"}, Network: "vpp-bridge",
+			Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeBridge,
+				Memif: &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet,
+					Netns: fmt.Sprintf("/proc/%d/ns/net", os.Getpid()), SocketFile: name},
+				Bridge: &contracts.BridgeSpec{ID: 4}}}
+		resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+		require.NoError(t, err, "attach with socket filename abstract:%s,netns_name=...", name)
+		assert.Equal(t, "@"+name, resp.Attachment.SocketPath)
+		s.host.cli("show memif")
+		p, ifName := podVPP(t, "pod3", 1, "abstract:"+name, "10.10.0.3/24")
+		p.waitLinkUp(ifName, 30*time.Second)
+		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+		require.NoError(t, err)
+	})
+
+	t.Run("vhost-user server and client", func(t *testing.T) {
+		for _, mode := range []string{contracts.VhostModeServer, contracts.VhostModeClient} {
+			dir := filepath.Join(s.podDir, "vhost-"+mode)
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "vhost-" + mode, IfName: "net1"}, Network: "vpp-bridge",
+				Interface: contracts.HostInterface{IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge,
+					SocketPath: filepath.Join(dir, "vhost-net1.sock"), Vhost: &contracts.VhostSpec{Mode: mode},
+					Bridge: &contracts.BridgeSpec{ID: 4}}}
+			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			require.NoError(t, err, "attach vhost-user %s", mode)
+			t.Logf("vhost-user %s: %s", mode, resp.Attachment.HostIfName)
+			if mode == contracts.VhostModeServer {
+				assert.FileExists(t, r.Interface.SocketPath, "VPP (server) creates the socket")
+			}
+			s.host.cli("show vhost-user " + resp.Attachment.HostIfName)
+			_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+			require.NoError(t, err)
+		}
+	})
+
+	t.Run("L3: gateway address and pod route", func(t *testing.T) {
+		dir := filepath.Join(s.podDir, "l3pod")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "l3pod", IfName: "net1"}, Network: "vpp-l3",
+			Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface,
+				SocketPath: filepath.Join(dir, "memif-net1.sock"),
+				Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeIP},
+				IPs:        []contracts.IPConfig{{Address: "10.20.0.2/24", Gateway: "10.20.0.1"}}}}
+		resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+		require.NoError(t, err)
+		assert.Contains(t, s.host.cli("show interface address "+resp.Attachment.HostIfName), "10.20.0.1/24")
+		assert.Contains(t, s.host.cli("show ip fib 10.20.0.2/32"), resp.Attachment.HostIfName)
+		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+		require.NoError(t, err)
+		assert.NotContains(t, s.host.cli("show ip fib 10.20.0.2/32"), resp.Attachment.HostIfName)
+	})
+
+	t.Run("detach leaves no owned interface, socket or bridge domain", func(t *testing.T) {
+		for _, r := range []*contracts.AttachRequest{pod1, pod2} {
+			resp, err := s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+			require.NoError(t, err)
+			assert.True(t, resp.Removed)
+		}
+		ifs, sockets, bds := ownedState(t, s.host)
+		assert.Empty(t, ifs)
+		assert.Empty(t, sockets)
+		assert.Empty(t, bds)
+		id, found, err := s.host.Client.MemifSocketID(c, pod1.Interface.SocketPath)
+		require.NoError(t, err)
+		assert.False(t, found, "socket registration %d removed", id)
+		list, err := s.client.List(c, contracts.EngineVPP, &contracts.ListRequest{})
+		require.NoError(t, err)
+		b, _ := json.Marshal(list)
+		assert.Empty(t, list.Attachments, "%s", b)
+	})
+}

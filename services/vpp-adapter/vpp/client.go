@@ -1,0 +1,348 @@
+package vpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/ethernet_types"
+	"go.fd.io/govpp/binapi/fib_types"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip_types"
+	"go.fd.io/govpp/binapi/l2"
+	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vpe"
+)
+
+// anyID asks VPP to allocate an id (memif socket id) or means "all"
+// in dumps.
+const anyID = ^uint32(0)
+
+// Client is one VPP connection's API, one small method per operation.
+// It holds govpp's generated RPC clients, so tests can inject any of them.
+type Client struct {
+	Memif      memif.RPCService
+	Vhost      vhost_user.RPCService
+	Interfaces interfaces.RPCService
+	L2         l2.RPCService
+	IP         ip.RPCService
+	VPE        vpe.RPCService
+}
+
+// NewClient returns a Client whose services all use conn.
+func NewClient(conn api.Connection) *Client {
+	return &Client{
+		Memif:      memif.NewServiceClient(conn),
+		Vhost:      vhost_user.NewServiceClient(conn),
+		Interfaces: interfaces.NewServiceClient(conn),
+		L2:         l2.NewServiceClient(conn),
+		IP:         ip.NewServiceClient(conn),
+		VPE:        vpe.NewServiceClient(conn),
+	}
+}
+
+// Version returns the running VPP's version string.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	r, err := c.VPE.ShowVersion(ctx, &vpe.ShowVersion{})
+	if err != nil {
+		return "", Error("show_version", "", err)
+	}
+	return r.Version, nil
+}
+
+// Interface is what the adapter needs to know about a VPP interface.
+type Interface struct {
+	SwIfIndex uint32
+	Name      string
+	DevType   string
+	Tag       string
+	MAC       string
+}
+
+// InterfacesTagged lists the interfaces whose tag starts with prefix.
+func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interface, error) {
+	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(anyID)})
+	if err != nil {
+		return nil, Error("sw_interface_dump", "", err)
+	}
+	var out []Interface
+	for {
+		d, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, Error("sw_interface_dump", "", err)
+		}
+		if prefix != "" && (len(d.Tag) < len(prefix) || d.Tag[:len(prefix)] != prefix) {
+			continue
+		}
+		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,
+			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String()})
+	}
+}
+
+// MemifSocketID returns the id under which filename is registered, if it is.
+func (c *Client) MemifSocketID(ctx context.Context, filename string) (uint32, bool, error) {
+	stream, err := c.Memif.MemifSocketFilenameDump(ctx, &memif.MemifSocketFilenameDump{})
+	if err != nil {
+		return 0, false, Error("memif_socket_filename_dump", filename, err)
+	}
+	var id uint32
+	found := false
+	for {
+		d, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return id, found, nil
+		}
+		if err != nil {
+			return 0, false, Error("memif_socket_filename_dump", filename, err)
+		}
+		if !found && d.SocketFilename == filename {
+			id, found = d.SocketID, true
+		}
+	}
+}
+
+// AddMemifSocket registers filename and returns the id VPP allocated.
+func (c *Client) AddMemifSocket(ctx context.Context, filename string) (uint32, error) {
+	r, err := c.Memif.MemifSocketFilenameAddDelV2(ctx, &memif.MemifSocketFilenameAddDelV2{
+		IsAdd: true, SocketID: anyID, SocketFilename: filename})
+	if err != nil {
+		return 0, Error("memif_socket_filename_add_del_v2", filename, err)
+	}
+	return r.SocketID, nil
+}
+
+// DeleteMemifSocket removes a socket registration; a missing one is success.
+func (c *Client) DeleteMemifSocket(ctx context.Context, id uint32, filename string) error {
+	_, err := c.Memif.MemifSocketFilenameAddDelV2(ctx, &memif.MemifSocketFilenameAddDelV2{SocketID: id, SocketFilename: filename})
+	if err == nil || isGone(err) || errors.Is(err, api.INVALID_ARGUMENT) { // VPP says INVALID_ARGUMENT for an unknown id
+		return nil
+	}
+	return Error("memif_socket_filename_add_del_v2 (delete)", fmt.Sprintf("socket id %d (%s)", id, filename), err)
+}
+
+// MemifSocketInUse reports whether any memif uses socket id.
+func (c *Client) MemifSocketInUse(ctx context.Context, id uint32) (bool, error) {
+	stream, err := c.Memif.MemifDump(ctx, &memif.MemifDump{})
+	if err != nil {
+		return false, Error("memif_dump", "", err)
+	}
+	used := false
+	for {
+		d, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return used, nil
+		}
+		if err != nil {
+			return false, Error("memif_dump", "", err)
+		}
+		used = used || d.SocketID == id
+	}
+}
+
+// MemifConfig is a memif to create.
+type MemifConfig struct {
+	SocketID   uint32
+	ID         uint32
+	Master     bool
+	Mode       memif.MemifMode
+	Queues     uint8
+	RingSize   uint32
+	BufferSize uint16
+	Secret     string
+	MAC        *ethernet_types.MacAddress
+}
+
+// CreateMemif creates a memif and returns its sw_if_index.
+func (c *Client) CreateMemif(ctx context.Context, m MemifConfig) (uint32, error) {
+	req := &memif.MemifCreateV2{
+		Role: memif.MEMIF_ROLE_API_SLAVE, Mode: m.Mode, RxQueues: m.Queues, TxQueues: m.Queues,
+		ID: m.ID, SocketID: m.SocketID, RingSize: m.RingSize, BufferSize: m.BufferSize, Secret: m.Secret,
+	}
+	if m.Master {
+		req.Role = memif.MEMIF_ROLE_API_MASTER
+	}
+	if m.MAC != nil {
+		req.HwAddr = *m.MAC
+	}
+	r, err := c.Memif.MemifCreateV2(ctx, req)
+	if err != nil {
+		return 0, Error("memif_create_v2", fmt.Sprintf("memif id %d on socket id %d", m.ID, m.SocketID), err)
+	}
+	return uint32(r.SwIfIndex), nil
+}
+
+// DeleteMemif deletes a memif; a missing one is success.
+func (c *Client) DeleteMemif(ctx context.Context, swIfIndex uint32) error {
+	_, err := c.Memif.MemifDelete(ctx, &memif.MemifDelete{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
+	if err == nil || isGone(err) {
+		return nil
+	}
+	return Error("memif_delete", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+}
+
+// VhostConfig is a vhost-user interface to create.
+type VhostConfig struct {
+	Server bool
+	Socket string
+	MAC    *ethernet_types.MacAddress
+}
+
+// CreateVhost creates a vhost-user interface and returns its sw_if_index.
+func (c *Client) CreateVhost(ctx context.Context, v VhostConfig) (uint32, error) {
+	req := &vhost_user.CreateVhostUserIfV2{IsServer: v.Server, SockFilename: v.Socket}
+	if v.MAC != nil {
+		req.UseCustomMac, req.MacAddress = true, *v.MAC
+	}
+	r, err := c.Vhost.CreateVhostUserIfV2(ctx, req)
+	if err != nil {
+		return 0, Error("create_vhost_user_if_v2", v.Socket, err)
+	}
+	return uint32(r.SwIfIndex), nil
+}
+
+// DeleteVhost deletes a vhost-user interface; a missing one is success.
+func (c *Client) DeleteVhost(ctx context.Context, swIfIndex uint32) error {
+	_, err := c.Vhost.DeleteVhostUserIf(ctx, &vhost_user.DeleteVhostUserIf{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
+	if err == nil || isGone(err) {
+		return nil
+	}
+	return Error("delete_vhost_user_if", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+}
+
+// SetTag tags an interface (VPP keeps at most 63 bytes).
+func (c *Client) SetTag(ctx context.Context, swIfIndex uint32, tag string) error {
+	_, err := c.Interfaces.SwInterfaceTagAddDel(ctx, &interfaces.SwInterfaceTagAddDel{
+		IsAdd: true, SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Tag: tag})
+	return Error("sw_interface_tag_add_del", fmt.Sprintf("sw_if_index %d tag %q", swIfIndex, tag), err)
+}
+
+// AdminUp sets an interface administratively up.
+func (c *Client) AdminUp(ctx context.Context, swIfIndex uint32) error {
+	_, err := c.Interfaces.SwInterfaceSetFlags(ctx, &interfaces.SwInterfaceSetFlags{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP})
+	return Error("sw_interface_set_flags", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+}
+
+// BridgeDomain is what the adapter needs to know about a bridge domain.
+type BridgeDomain struct {
+	ID      uint32
+	Tag     string
+	Members int
+}
+
+// BridgeDomains dumps one bridge domain (id) or all (id ^0).
+func (c *Client) BridgeDomains(ctx context.Context, id uint32) ([]BridgeDomain, error) {
+	stream, err := c.L2.BridgeDomainDump(ctx, &l2.BridgeDomainDump{BdID: id, SwIfIndex: interface_types.InterfaceIndex(anyID)})
+	if err != nil {
+		return nil, Error("bridge_domain_dump", fmt.Sprintf("bridge domain %d", id), err)
+	}
+	var out []BridgeDomain
+	for {
+		d, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, Error("bridge_domain_dump", fmt.Sprintf("bridge domain %d", id), err)
+		}
+		out = append(out, BridgeDomain{ID: d.BdID, Tag: d.BdTag, Members: len(d.SwIfDetails)})
+	}
+}
+
+// AddBridgeDomain creates a learning, flooding, forwarding bridge domain
+// tagged tag. It returns false if the domain already existed.
+func (c *Client) AddBridgeDomain(ctx context.Context, id uint32, tag string) (bool, error) {
+	_, err := c.L2.BridgeDomainAddDelV2(ctx, &l2.BridgeDomainAddDelV2{
+		BdID: id, Flood: true, UuFlood: true, Forward: true, Learn: true, BdTag: tag, IsAdd: true})
+	if errors.Is(err, api.BD_ALREADY_EXISTS) {
+		return false, nil
+	}
+	if err != nil {
+		return false, Error("bridge_domain_add_del_v2", fmt.Sprintf("bridge domain %d", id), err)
+	}
+	return true, nil
+}
+
+// DeleteBridgeDomain deletes a bridge domain; a missing one is success.
+func (c *Client) DeleteBridgeDomain(ctx context.Context, id uint32) error {
+	_, err := c.L2.BridgeDomainAddDelV2(ctx, &l2.BridgeDomainAddDelV2{BdID: id, IsAdd: false})
+	if err == nil || isGone(err) {
+		return nil
+	}
+	return Error("bridge_domain_add_del_v2 (delete)", fmt.Sprintf("bridge domain %d", id), err)
+}
+
+// SetBridge adds an interface to (enable) or removes it from a bridge domain.
+func (c *Client) SetBridge(ctx context.Context, swIfIndex, bdID uint32, enable bool) error {
+	_, err := c.L2.SwInterfaceSetL2Bridge(ctx, &l2.SwInterfaceSetL2Bridge{
+		RxSwIfIndex: interface_types.InterfaceIndex(swIfIndex), BdID: bdID,
+		PortType: l2.L2_API_PORT_TYPE_NORMAL, Enable: enable})
+	if err != nil && !enable && isGone(err) {
+		return nil
+	}
+	return Error("sw_interface_set_l2_bridge", fmt.Sprintf("sw_if_index %d bridge domain %d", swIfIndex, bdID), err)
+}
+
+// AddTable creates (or confirms) an IP table.
+func (c *Client) AddTable(ctx context.Context, id uint32, ipv6 bool, name string) error {
+	_, err := c.IP.IPTableAddDel(ctx, &ip.IPTableAddDel{IsAdd: true, Table: ip.IPTable{TableID: id, IsIP6: ipv6, Name: name}})
+	return Error("ip_table_add_del", fmt.Sprintf("table %d %q", id, name), err)
+}
+
+// SetTable binds an interface to an IP table.
+func (c *Client) SetTable(ctx context.Context, swIfIndex, table uint32, ipv6 bool) error {
+	_, err := c.Interfaces.SwInterfaceSetTable(ctx, &interfaces.SwInterfaceSetTable{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsIPv6: ipv6, VrfID: table})
+	return Error("sw_interface_set_table", fmt.Sprintf("sw_if_index %d table %d", swIfIndex, table), err)
+}
+
+// AddAddress puts an address (with its prefix length) on an interface.
+func (c *Client) AddAddress(ctx context.Context, swIfIndex uint32, p netip.Prefix) error {
+	_, err := c.Interfaces.SwInterfaceAddDelAddress(ctx, &interfaces.SwInterfaceAddDelAddress{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsAdd: true,
+		Prefix: ip_types.AddressWithPrefix(prefix(p))})
+	return Error("sw_interface_add_del_address", fmt.Sprintf("%s on sw_if_index %d", p, swIfIndex), err)
+}
+
+// Route adds or deletes the host route to a pod address via an interface,
+// with the pod address as next hop. Deleting a missing route is success.
+func (c *Client) Route(ctx context.Context, add bool, table, swIfIndex uint32, pod netip.Addr) error {
+	proto := fib_types.FIB_API_PATH_NH_PROTO_IP4
+	if pod.Is6() {
+		proto = fib_types.FIB_API_PATH_NH_PROTO_IP6
+	}
+	host := netip.PrefixFrom(pod, pod.BitLen())
+	_, err := c.IP.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, Route: ip.IPRoute{
+		TableID: table, Prefix: prefix(host),
+		Paths: []fib_types.FibPath{{SwIfIndex: swIfIndex, TableID: table, Weight: 1, Proto: proto,
+			Type: fib_types.FIB_API_PATH_TYPE_NORMAL, Nh: fib_types.FibPathNh{Address: address(pod).Un}}},
+	}})
+	if err != nil && !add && isGone(err) {
+		return nil
+	}
+	verb := "add"
+	if !add {
+		verb = "delete"
+	}
+	return Error("ip_route_add_del ("+verb+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), err)
+}
+
+func address(a netip.Addr) ip_types.Address {
+	if a.Is4() {
+		return ip_types.Address{Af: ip_types.ADDRESS_IP4, Un: ip_types.AddressUnionIP4(a.As4())}
+	}
+	return ip_types.Address{Af: ip_types.ADDRESS_IP6, Un: ip_types.AddressUnionIP6(a.As16())}
+}
+
+func prefix(p netip.Prefix) ip_types.Prefix {
+	return ip_types.Prefix{Address: address(p.Addr()), Len: uint8(p.Bits())}
+}

@@ -1,0 +1,457 @@
+// Package vpptest provides FakeVPP: govpp's mock adapter (adapter/mock)
+// with a small stateful VPP behind it, so adapter code runs against real
+// govpp connections, streams and codecs, and tests can assert the exact
+// binary-API message sequence.
+package vpptest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.fd.io/govpp/adapter"
+	"go.fd.io/govpp/adapter/mock"
+	"go.fd.io/govpp/api"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/l2"
+	"go.fd.io/govpp/binapi/memclnt"
+	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vpe"
+	"go.fd.io/govpp/codec"
+
+	"usrsp.dev/services/vpp-adapter/vpp"
+)
+
+// Call is one request the fake received.
+type Call struct {
+	Name string
+	Msg  api.Message
+}
+
+// Interface is an interface in the fake VPP.
+type Interface struct {
+	Name, DevType, Tag string
+	Up                 bool
+	BD                 uint32
+	Table              uint32
+	Addresses          []string
+	MemifSocket        uint32
+	MemifID            uint32
+}
+
+// BD is a bridge domain in the fake VPP.
+type BD struct {
+	Tag     string
+	Members map[uint32]bool
+}
+
+// FakeVPP is a VPP for tests. The zero value is not usable; use New.
+type FakeVPP struct {
+	*mock.VppAdapter
+
+	mu        sync.Mutex
+	cb        adapter.MsgCallback
+	types     map[string]reflect.Type
+	calls     []Call
+	fail      map[string]int32
+	failPings int
+
+	Ifs       map[uint32]*Interface
+	nextIf    uint32
+	Sockets   map[uint32]string
+	nextSock  uint32
+	BDs       map[uint32]*BD
+	Routes    map[string]bool // "table prefix via sw_if_index"
+	Tables    map[string]bool // "table/ip6"
+	vhostNext int
+}
+
+var _ adapter.VppAPI = (*FakeVPP)(nil)
+
+// New returns a fake VPP that has just started: it has local0 and the
+// default memif socket 0, nothing else.
+func New() *FakeVPP {
+	f := &FakeVPP{VppAdapter: mock.NewVppAdapter(), types: map[string]reflect.Type{}, fail: map[string]int32{}}
+	for _, m := range vpp.Messages() {
+		f.types[m.GetMessageName()] = reflect.TypeOf(m).Elem()
+	}
+	f.resetLocked()
+	return f
+}
+
+func (f *FakeVPP) resetLocked() {
+	f.Ifs = map[uint32]*Interface{0: {Name: "local0", DevType: "local"}}
+	f.nextIf = 1
+	f.Sockets = map[uint32]string{0: "/run/vpp/memif.sock"}
+	f.nextSock = 1
+	f.BDs = map[uint32]*BD{}
+	f.Routes = map[string]bool{}
+	f.Tables = map[string]bool{}
+	f.vhostNext = 0
+}
+
+// Restart makes the fake behave like a VPP that was restarted: all
+// configuration is lost and the next liveness probe fails, so the
+// adapter's connection loop reconnects.
+func (f *FakeVPP) Restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resetLocked()
+	f.failPings = 1
+}
+
+// FailNext makes the next request called name answer with retval.
+func (f *FakeVPP) FailNext(name string, retval api.VPPApiError) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[name] = int32(retval)
+}
+
+// Calls returns the names of the requests received so far (control pings,
+// which end every dump and probe liveness, left out) and clears the log.
+func (f *FakeVPP) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := make([]string, len(f.calls))
+	for i, c := range f.calls {
+		names[i] = c.Name
+	}
+	f.calls = nil
+	return names
+}
+
+// Messages returns the requests received so far without clearing the log.
+func (f *FakeVPP) Messages() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Call(nil), f.calls...)
+}
+
+// AddInterface adds an interface the adapter did not create.
+func (f *FakeVPP) AddInterface(i Interface) uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	idx := f.nextIf
+	f.nextIf++
+	f.Ifs[idx] = &i
+	return idx
+}
+
+// AddBD adds a bridge domain the adapter did not create.
+func (f *FakeVPP) AddBD(id uint32, tag string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.BDs[id] = &BD{Tag: tag, Members: map[uint32]bool{}}
+}
+
+// Snapshot returns a copy of the interfaces by name, for assertions.
+func (f *FakeVPP) Snapshot() map[string]Interface {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]Interface{}
+	for _, i := range f.Ifs {
+		out[i.Name] = *i
+	}
+	return out
+}
+
+// State returns sorted views of sockets, bridge domains and routes.
+func (f *FakeVPP) State() (sockets []string, bds []string, routes []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, s := range f.Sockets {
+		sockets = append(sockets, fmt.Sprintf("%d=%s", id, s))
+	}
+	for id, bd := range f.BDs {
+		bds = append(bds, fmt.Sprintf("%d tag=%q members=%d", id, bd.Tag, len(bd.Members)))
+	}
+	for r := range f.Routes {
+		routes = append(routes, r)
+	}
+	sort.Strings(sockets)
+	sort.Strings(bds)
+	sort.Strings(routes)
+	return sockets, bds, routes
+}
+
+// SetMsgCallback keeps govpp's callback so the fake can send several
+// replies (dump details) to one request.
+func (f *FakeVPP) SetMsgCallback(cb adapter.MsgCallback) {
+	f.mu.Lock()
+	f.cb = cb
+	f.mu.Unlock()
+	f.VppAdapter.SetMsgCallback(cb)
+}
+
+// SendMsg answers one request like VPP would.
+func (f *FakeVPP) SendMsg(clientID uint32, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name, ok := f.GetMsgNameByID(binary.BigEndian.Uint16(data[0:2]))
+	if !ok {
+		return fmt.Errorf("fake vpp: unknown message id %d", binary.BigEndian.Uint16(data[0:2]))
+	}
+	if name == "control_ping" {
+		if f.failPings > 0 {
+			f.failPings--
+			return errors.New("fake vpp: restarting")
+		}
+		return f.reply(clientID, &memclnt.ControlPingReply{})
+	}
+	t := f.types[name]
+	if t == nil {
+		return fmt.Errorf("fake vpp: no handler for %s", name)
+	}
+	req := reflect.New(t).Interface().(api.Message)
+	if err := codec.DefaultCodec.DecodeMsg(data, req); err != nil {
+		return err
+	}
+	f.calls = append(f.calls, Call{Name: name, Msg: req})
+	if rv, ok := f.fail[name]; ok {
+		delete(f.fail, name)
+		return f.reply(clientID, retvalReply(req, rv))
+	}
+	return f.reply(clientID, f.handle(req)...)
+}
+
+func (f *FakeVPP) reply(clientID uint32, msgs ...api.Message) error {
+	for _, m := range msgs {
+		b, err := f.ReplyBytes(mock.MessageDTO{ClientID: clientID}, m)
+		if err != nil {
+			return err
+		}
+		id, _ := f.GetMsgID(m.GetMessageName(), m.GetCrcString())
+		f.cb(id, b)
+	}
+	return nil
+}
+
+// retvalReply is the reply type of req with Retval set.
+func retvalReply(req api.Message, rv int32) api.Message {
+	name := req.GetMessageName() + "_reply"
+	for _, m := range vpp.Messages() {
+		if m.GetMessageName() == name {
+			r := reflect.New(reflect.TypeOf(m).Elem())
+			r.Elem().FieldByName("Retval").SetInt(int64(rv))
+			return r.Interface().(api.Message)
+		}
+	}
+	panic("fake vpp: no reply type for " + req.GetMessageName())
+}
+
+func (f *FakeVPP) newIf(i *Interface) uint32 {
+	idx := f.nextIf
+	f.nextIf++
+	f.Ifs[idx] = i
+	return idx
+}
+
+// handle applies one request and returns the replies (details for dumps).
+func (f *FakeVPP) handle(req api.Message) []api.Message {
+	switch m := req.(type) {
+	case *vpe.ShowVersion:
+		return []api.Message{&vpe.ShowVersionReply{Program: "vpe", Version: "25.10-fake"}}
+	case *memif.MemifSocketFilenameDump:
+		var out []api.Message
+		for _, id := range sortedKeys(f.Sockets) {
+			out = append(out, &memif.MemifSocketFilenameDetails{SocketID: id, SocketFilename: f.Sockets[id]})
+		}
+		return out
+	case *memif.MemifSocketFilenameAddDelV2:
+		if !m.IsAdd {
+			if _, ok := f.Sockets[m.SocketID]; !ok || m.SocketID == 0 {
+				return []api.Message{&memif.MemifSocketFilenameAddDelV2Reply{Retval: int32(api.INVALID_ARGUMENT)}}
+			}
+			for _, i := range f.Ifs {
+				if i.DevType == "memif" && i.MemifSocket == m.SocketID {
+					return []api.Message{&memif.MemifSocketFilenameAddDelV2Reply{Retval: int32(api.UNEXPECTED_INTF_STATE)}}
+				}
+			}
+			delete(f.Sockets, m.SocketID)
+			return []api.Message{&memif.MemifSocketFilenameAddDelV2Reply{}}
+		}
+		id := m.SocketID
+		if id == ^uint32(0) {
+			id = f.nextSock
+			f.nextSock++
+		}
+		f.Sockets[id] = m.SocketFilename
+		return []api.Message{&memif.MemifSocketFilenameAddDelV2Reply{SocketID: id}}
+	case *memif.MemifCreateV2:
+		if _, ok := f.Sockets[m.SocketID]; !ok {
+			return []api.Message{&memif.MemifCreateV2Reply{Retval: int32(api.INVALID_ARGUMENT)}}
+		}
+		for _, i := range f.Ifs {
+			if i.DevType == "memif" && i.MemifSocket == m.SocketID && i.MemifID == m.ID {
+				return []api.Message{&memif.MemifCreateV2Reply{Retval: int32(api.SUBIF_ALREADY_EXISTS)}}
+			}
+		}
+		idx := f.newIf(&Interface{Name: fmt.Sprintf("memif%d/%d", m.SocketID, m.ID), DevType: "memif", MemifSocket: m.SocketID, MemifID: m.ID})
+		return []api.Message{&memif.MemifCreateV2Reply{SwIfIndex: interface_types.InterfaceIndex(idx)}}
+	case *memif.MemifDelete:
+		if i, ok := f.Ifs[uint32(m.SwIfIndex)]; !ok || i.DevType != "memif" {
+			return []api.Message{&memif.MemifDeleteReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		f.deleteIf(uint32(m.SwIfIndex))
+		return []api.Message{&memif.MemifDeleteReply{}}
+	case *memif.MemifDump:
+		var out []api.Message
+		for _, idx := range sortedKeys(f.Ifs) {
+			if i := f.Ifs[idx]; i.DevType == "memif" {
+				out = append(out, &memif.MemifDetails{SwIfIndex: interface_types.InterfaceIndex(idx), ID: i.MemifID, SocketID: i.MemifSocket, IfName: i.Name})
+			}
+		}
+		return out
+	case *vhost_user.CreateVhostUserIfV2:
+		idx := f.newIf(&Interface{Name: fmt.Sprintf("VirtualEthernet0/0/%d", f.vhostNext), DevType: "VhostEthernet"})
+		f.vhostNext++
+		return []api.Message{&vhost_user.CreateVhostUserIfV2Reply{SwIfIndex: interface_types.InterfaceIndex(idx)}}
+	case *vhost_user.DeleteVhostUserIf:
+		if i, ok := f.Ifs[uint32(m.SwIfIndex)]; !ok || i.DevType != "VhostEthernet" {
+			return []api.Message{&vhost_user.DeleteVhostUserIfReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		f.deleteIf(uint32(m.SwIfIndex))
+		return []api.Message{&vhost_user.DeleteVhostUserIfReply{}}
+	case *interfaces.SwInterfaceDump:
+		var out []api.Message
+		for _, idx := range sortedKeys(f.Ifs) {
+			if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != idx {
+				continue
+			}
+			i := f.Ifs[idx]
+			out = append(out, &interfaces.SwInterfaceDetails{SwIfIndex: interface_types.InterfaceIndex(idx),
+				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag})
+		}
+		return out
+	case *interfaces.SwInterfaceTagAddDel:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceTagAddDelReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.Tag = m.Tag
+		if !m.IsAdd {
+			i.Tag = ""
+		}
+		return []api.Message{&interfaces.SwInterfaceTagAddDelReply{}}
+	case *interfaces.SwInterfaceSetFlags:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceSetFlagsReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.Up = m.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0
+		return []api.Message{&interfaces.SwInterfaceSetFlagsReply{}}
+	case *interfaces.SwInterfaceAddDelAddress:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		a := m.Prefix.String()
+		for idx, o := range f.Ifs {
+			for _, x := range o.Addresses {
+				if x == a && idx != uint32(m.SwIfIndex) {
+					return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: int32(api.ADDRESS_IN_USE)}}
+				}
+			}
+		}
+		i.Addresses = append(i.Addresses, a)
+		return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{}}
+	case *interfaces.SwInterfaceSetTable:
+		if i, ok := f.Ifs[uint32(m.SwIfIndex)]; ok {
+			i.Table = m.VrfID
+		}
+		return []api.Message{&interfaces.SwInterfaceSetTableReply{}}
+	case *ip.IPTableAddDel:
+		f.Tables[fmt.Sprintf("%d/%v", m.Table.TableID, m.Table.IsIP6)] = m.IsAdd
+		return []api.Message{&ip.IPTableAddDelReply{}}
+	case *ip.IPRouteAddDel:
+		key := fmt.Sprintf("table %d %s via %d", m.Route.TableID, m.Route.Prefix, m.Route.Paths[0].SwIfIndex)
+		if !m.IsAdd {
+			if !f.Routes[key] {
+				return []api.Message{&ip.IPRouteAddDelReply{Retval: int32(api.NO_SUCH_ENTRY)}}
+			}
+			delete(f.Routes, key)
+			return []api.Message{&ip.IPRouteAddDelReply{}}
+		}
+		f.Routes[key] = true
+		return []api.Message{&ip.IPRouteAddDelReply{}}
+	case *l2.BridgeDomainDump:
+		var out []api.Message
+		for _, id := range sortedKeys(f.BDs) {
+			if m.BdID != ^uint32(0) && m.BdID != id {
+				continue
+			}
+			bd := f.BDs[id]
+			d := &l2.BridgeDomainDetails{BdID: id, BdTag: bd.Tag}
+			for _, sw := range sortedKeys(bd.Members) {
+				d.SwIfDetails = append(d.SwIfDetails, l2.BridgeDomainSwIf{SwIfIndex: interface_types.InterfaceIndex(sw)})
+			}
+			d.NSwIfs = uint32(len(d.SwIfDetails))
+			out = append(out, d)
+		}
+		return out
+	case *l2.BridgeDomainAddDelV2:
+		if m.IsAdd {
+			if _, ok := f.BDs[m.BdID]; ok {
+				return []api.Message{&l2.BridgeDomainAddDelV2Reply{Retval: int32(api.BD_ALREADY_EXISTS)}}
+			}
+			f.BDs[m.BdID] = &BD{Tag: m.BdTag, Members: map[uint32]bool{}}
+			return []api.Message{&l2.BridgeDomainAddDelV2Reply{BdID: m.BdID}}
+		}
+		bd, ok := f.BDs[m.BdID]
+		if !ok {
+			return []api.Message{&l2.BridgeDomainAddDelV2Reply{Retval: int32(api.NO_SUCH_ENTRY)}}
+		}
+		if len(bd.Members) > 0 {
+			return []api.Message{&l2.BridgeDomainAddDelV2Reply{Retval: int32(api.BD_IN_USE)}}
+		}
+		delete(f.BDs, m.BdID)
+		return []api.Message{&l2.BridgeDomainAddDelV2Reply{}}
+	case *l2.SwInterfaceSetL2Bridge:
+		i, ok := f.Ifs[uint32(m.RxSwIfIndex)]
+		bd, bdOK := f.BDs[m.BdID]
+		if !ok || (m.Enable && !bdOK) {
+			return []api.Message{&l2.SwInterfaceSetL2BridgeReply{Retval: int32(api.NO_SUCH_ENTRY)}}
+		}
+		if m.Enable {
+			bd.Members[uint32(m.RxSwIfIndex)] = true
+			i.BD = m.BdID
+		} else {
+			if bdOK {
+				delete(bd.Members, uint32(m.RxSwIfIndex))
+			}
+			i.BD = 0
+		}
+		return []api.Message{&l2.SwInterfaceSetL2BridgeReply{}}
+	}
+	panic(fmt.Sprintf("fake vpp: unhandled %T", req))
+}
+
+// deleteIf removes an interface and everything VPP removes with it.
+func (f *FakeVPP) deleteIf(idx uint32) {
+	for _, bd := range f.BDs {
+		delete(bd.Members, idx)
+	}
+	suffix := fmt.Sprintf(" via %d", idx)
+	for r := range f.Routes {
+		if strings.HasSuffix(r, suffix) {
+			delete(f.Routes, r)
+		}
+	}
+	delete(f.Ifs, idx)
+}
+
+func sortedKeys[V any](m map[uint32]V) []uint32 {
+	keys := make([]uint32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
