@@ -44,6 +44,30 @@ func Connect(o ConnectOptions) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// ConnectService dials NATS for a long-running daemon (an adapter): unlike
+// Connect it keeps retrying the first connect and reconnects forever, since
+// NATS restarting must not take the node's adapter down. extra adds
+// options, e.g. disconnect/reconnect handlers for the daemon's logs.
+func ConnectService(o ConnectOptions, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+	}
+	if o.Timeout > 0 {
+		opts = append(opts, nats.Timeout(o.Timeout))
+	}
+	if o.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredentialsFile))
+	}
+	nc, err := nats.Connect(o.URL, append(opts, extra...)...)
+	if err != nil {
+		return nil, Errorf(CodeTryAgainLater, "cannot connect to NATS at %s: %v", o.URL, err)
+	}
+	return nc, nil
+}
+
 // Client is the typed client of one node's adapters.
 type Client struct {
 	nc      *nats.Conn

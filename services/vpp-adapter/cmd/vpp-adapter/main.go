@@ -57,7 +57,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(*natsURL, *creds, "vpp-adapter@"+*node, log)
+	nc, err := contracts.ConnectService(contracts.ConnectOptions{URL: *natsURL, CredentialsFile: *creds, Name: "vpp-adapter@" + *node},
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrl()).Msg("NATS reconnected") }))
 	if err != nil {
 		return err
 	}
@@ -99,24 +101,6 @@ func run() error {
 	loop.Run(ctx)
 	log.Info().Msg("vpp-adapter stopping")
 	return nil
-}
-
-// connectNATS dials NATS for a daemon: unlike contracts.Connect (made for
-// the short-lived cni-entry) it keeps reconnecting forever.
-func connectNATS(url, creds, name string, log zerolog.Logger) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrl()).Msg("NATS reconnected") }),
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	return nc, nil
 }
 
 func env(name, def string) string {
