@@ -20,8 +20,13 @@ build: ## build every module and the binaries into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/userspace ./services/cni-entry/cmd/userspace
 
+.PHONY: deps
+deps: ## install OVS-DPDK, DPDK, testpmd and hugepages (as root; skipped otherwise)
+	@if [ "$$(id -u)" = 0 ]; then deploy/scripts/install-deps.sh; \
+	else echo "deps: not root: tests that need OVS-DPDK, testpmd or netns will skip"; fi
+
 .PHONY: test
-test: ## unit and integration tests of every module (README's test command)
+test: deps ## unit and integration tests of every module (README's test command)
 	@for m in $(MODULES); do echo "== test $${m#$(CURDIR)/}"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
 .PHONY: lint

@@ -126,6 +126,9 @@ type Attachment struct {
 	Network   string        `json:"network"`
 	Engine    Engine        `json:"engine"`
 	Pod       PodRef        `json:"pod,omitempty"`
+	// Interface is what was made. It can differ from the request where the
+	// vswitch imposes a value (OVS-DPDK memif serves one queue per PMD
+	// thread plus one); the pod must use these values.
 	Interface HostInterface `json:"interface"`
 	// HostIfName is the vswitch's name for the host side (OVS port, VPP
 	// interface name).

@@ -87,6 +87,7 @@ func (p *Plugin) add(inv *invocation) (err error) {
 	}
 
 	ci := containerInterface(conf)
+	adoptHostQueues(&ci, resp.Attachment.Interface)
 	devInfo := contracts.NewDeviceInfo(ci)
 	data := &contracts.PodData{
 		Version: contracts.PodDataVersion, ContainerID: key.ContainerID, IfName: key.IfName,

@@ -54,6 +54,16 @@ func containerInterface(c *config.NetConf) contracts.ContainerInterface {
 	return ci
 }
 
+// adoptHostQueues makes the pod's memif queue count the one the host side
+// really serves: a vswitch may impose its own (OVS-DPDK transmits on one
+// queue per PMD thread plus one), and a pod with fewer queues silently
+// loses packets.
+func adoptHostQueues(ci *contracts.ContainerInterface, made contracts.HostInterface) {
+	if ci.Memif != nil && made.Memif != nil && made.Memif.Queues > 0 {
+		ci.Memif.Queues = made.Memif.Queues
+	}
+}
+
 // podSocketPath is the socket path inside the pod.
 func podSocketPath(c *config.NetConf) string { return filepath.Join(c.PodMountPath, c.SocketFile()) }
 

@@ -234,3 +234,22 @@ func TestHostInterface(t *testing.T) {
 		})
 	}
 }
+
+func TestAdoptHostQueues(t *testing.T) {
+	tests := []struct {
+		name string
+		made contracts.HostInterface
+		want int
+	}{
+		{"vswitch imposes more queues", contracts.HostInterface{Memif: &contracts.MemifSpec{Queues: 2}}, 2},
+		{"no memif on the host side", contracts.HostInterface{}, 1},
+		{"zero means as requested", contracts.HostInterface{Memif: &contracts.MemifSpec{}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ci := contracts.ContainerInterface{Memif: &contracts.MemifSpec{Queues: 1}}
+			adoptHostQueues(&ci, tt.made)
+			assert.Equal(t, tt.want, ci.Memif.Queues)
+		})
+	}
+}

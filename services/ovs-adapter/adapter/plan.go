@@ -1,0 +1,180 @@
+package adapter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/ovs-adapter/ovs"
+)
+
+// DefaultBridge is the OVS bridge used when a request names none.
+const DefaultBridge = "br-usrsp"
+
+// PortName is the OVS port (and interface) name of an attachment: "usp"
+// and the first 12 hex digits of SHA-256("<containerID>/<ifName>"). It is
+// deterministic, so a restarted adapter or a replayed request finds the
+// same port, and 15 bytes long, within IFNAMSIZ-1 and OVS's limits.
+func PortName(k contracts.AttachmentKey) string {
+	sum := sha256.Sum256([]byte(k.String()))
+	return "usp" + hex.EncodeToString(sum[:6])
+}
+
+// portPlan is a validated attach request turned into what to create.
+type portPlan struct {
+	kind       portKind
+	spec       ovs.PortSpec // without the memif index in dpdk-devargs
+	socketPath string       // the socket as the pod sees it on the host ("" only for vhost server without a path)
+	memifArgs  string       // dpdk-devargs after "net_memif<N>,"
+	queues     int          // memif: rx/tx queues the pod must use
+}
+
+type portKind int
+
+const (
+	kindVhostClient portKind = iota // OVS dpdkvhostuserclient: the pod serves the socket
+	kindVhostServer                 // OVS dpdkvhostuser: OVS serves it in its run dir
+	kindMemif                       // OVS dpdk + net_memif
+)
+
+// planPort validates r and plans its port. It is pure (no I/O) so that it
+// can be fuzzed; pmds is the number of PMD threads of the switch.
+func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
+	h := r.Interface
+	if h.NetType != contracts.NetTypeBridge {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.netType %q: the ovs-dpdk adapter only supports %q", h.NetType, contracts.NetTypeBridge)
+	}
+	bridge, vlan := DefaultBridge, 0
+	if h.Bridge != nil {
+		if h.Bridge.Name != "" {
+			bridge = h.Bridge.Name
+		}
+		vlan = h.Bridge.VLAN
+	}
+	if len(bridge) > 15 || strings.ContainsAny(bridge, "/ \t\n,=") {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.bridge.name %q is not a usable OVS bridge name (1-15 bytes, no '/', ',', '=' or spaces)", bridge)
+	}
+	if vlan < 0 || vlan > 4094 {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.bridge.vlan %d is outside 0-4094", vlan)
+	}
+	if h.MTU != 0 && (h.MTU < 68 || h.MTU > 9702) {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.mtu %d is outside 68-9702 (OVS-DPDK's limit)", h.MTU)
+	}
+	if h.MAC != "" {
+		if _, err := net.ParseMAC(h.MAC); err != nil || len(h.MAC) != 17 {
+			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.mac %q is not a MAC address like 02:00:00:00:00:01", h.MAC)
+		}
+	}
+	if h.SocketPath != "" && (!filepath.IsAbs(h.SocketPath) || filepath.Clean(h.SocketPath) != h.SocketPath) {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.socketPath %q is not a clean absolute path", h.SocketPath)
+	}
+	name := PortName(r.Key)
+	p := &portPlan{socketPath: h.SocketPath, spec: ovs.PortSpec{
+		Name: name, Bridge: bridge, Tag: vlan, MTU: h.MTU,
+		ExternalIDs: map[string]string{
+			ovs.ExtOwner: ovs.OwnerValue, ovs.ExtContainerID: r.Key.ContainerID,
+			ovs.ExtIfName: r.Key.IfName, ovs.ExtNetwork: r.Network,
+		},
+	}}
+	switch h.IfType {
+	case contracts.IfTypeVhostUser:
+		if h.Vhost == nil {
+			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.vhost is missing for ifType vhostuser")
+		}
+		switch h.Vhost.Mode {
+		case contracts.VhostModeClient:
+			if h.SocketPath == "" {
+				return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.socketPath is required for vhost-user client mode (the pod serves it)")
+			}
+			p.kind, p.spec.Type = kindVhostClient, ovs.TypeVhostUserClient
+			p.spec.Options = map[string]string{"vhost-server-path": h.SocketPath}
+		case contracts.VhostModeServer:
+			p.kind, p.spec.Type = kindVhostServer, ovs.TypeVhostUser
+			p.spec.Options = map[string]string{}
+		default:
+			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.vhost.mode %q is not client or server", h.Vhost.Mode)
+		}
+	case contracts.IfTypeMemif:
+		args, err := memifArgs(h, pmds)
+		if err != nil {
+			return nil, err
+		}
+		p.kind, p.spec.Type, p.memifArgs, p.queues = kindMemif, ovs.TypeDPDK, args, pmds+1
+		p.spec.Options = map[string]string{"n_rxq": strconv.Itoa(p.queues)}
+	default:
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.ifType %q is not memif or vhostuser", h.IfType)
+	}
+	return p, nil
+}
+
+// memifArgs builds the net_memif devargs after the device name. OVS
+// transmits on one queue per PMD thread plus one, so n_rxq (and the pod's
+// --rxq/--txq) is pmds+1 whatever the request says.
+func memifArgs(h contracts.HostInterface, pmds int) (string, error) {
+	m := h.Memif
+	if m == nil {
+		return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif is missing for ifType memif")
+	}
+	if h.SocketPath == "" || strings.ContainsAny(h.SocketPath, ",=") {
+		return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.socketPath %q: memif needs a socket path without ',' or '='", h.SocketPath)
+	}
+	role := map[string]string{contracts.MemifRoleMaster: "server", contracts.MemifRoleSlave: "client"}[m.Role]
+	if role == "" {
+		return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.role %q is not master or slave", m.Role)
+	}
+	if m.Mode != "" && m.Mode != contracts.MemifModeEthernet {
+		return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.mode %q: DPDK's net_memif only supports ethernet", m.Mode)
+	}
+	args := fmt.Sprintf("role=%s,id=%d,socket=%s,socket-abstract=no", role, m.ID, h.SocketPath)
+	if m.RingSize != 0 {
+		if m.RingSize < 2 || m.RingSize > 1<<14 || m.RingSize&(m.RingSize-1) != 0 {
+			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.ringSize %d is not a power of two in 2-16384", m.RingSize)
+		}
+		args += ",rsize=" + strconv.Itoa(bits.TrailingZeros(uint(m.RingSize)))
+	}
+	if m.BufferSize != 0 {
+		if m.BufferSize < 128 || m.BufferSize > 65535 {
+			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.bufferSize %d is outside 128-65535", m.BufferSize)
+		}
+		args += ",bsize=" + strconv.Itoa(m.BufferSize)
+	}
+	if m.Secret != "" {
+		if len(m.Secret) > 24 || strings.ContainsAny(m.Secret, ",= \t\n") {
+			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.secret must be at most 24 bytes without ',', '=' or spaces")
+		}
+		args += ",secret=" + m.Secret
+	}
+	if h.MAC != "" {
+		args += ",mac=" + h.MAC
+	}
+	if pmds < 1 {
+		return "", contracts.Errorf(contracts.CodeInternal, "switch reports %d PMD threads", pmds)
+	}
+	return args, nil
+}
+
+// specWithMemif returns the port spec, completing dpdk-devargs with the
+// memif device index for memif ports.
+func (p *portPlan) specWithMemif(index int) ovs.PortSpec {
+	s := p.spec.Clone()
+	if p.kind == kindMemif {
+		s.Options["dpdk-devargs"] = "net_memif" + strconv.Itoa(index) + "," + p.memifArgs
+	}
+	return s
+}
+
+// memifIndex extracts N from a net_memif<N> devargs ("-1, false" if none).
+func memifIndex(s ovs.PortSpec) (int, bool) {
+	dev, _, _ := strings.Cut(s.Options["dpdk-devargs"], ",")
+	n, err := strconv.Atoi(strings.TrimPrefix(dev, "net_memif"))
+	if !strings.HasPrefix(dev, "net_memif") || err != nil || n < 0 {
+		return -1, false
+	}
+	return n, true
+}
