@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/services/pod-consumer/internal/discovery"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for a command running in a goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs one command the way main does and returns its exit code and output.
+func run(ctx context.Context, args ...string) (int, string, string) {
+	var out, errOut syncBuffer
+	code := Main(ctx, args, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+	return code, out.String(), errOut.String()
+}
+
+// podDir writes pod data files into a new directory and returns it.
+func podDir(t *testing.T, ds ...*contracts.PodData) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range ds {
+		b, err := json.Marshal(d)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, contracts.PodDataFileName(d.IfName)), b, 0o600))
+	}
+	return dir
+}
+
+func memifPod(ifName, role, socket, cidr string) *contracts.PodData {
+	return &contracts.PodData{Version: contracts.PodDataVersion, ContainerID: "c-" + role, IfName: ifName, Network: "memif-net",
+		HostEngine: contracts.EngineOVSDPDK,
+		Interface: contracts.ContainerInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeBridge, SocketPath: socket,
+			Memif: &contracts.MemifSpec{Role: role, Mode: contracts.MemifModeEthernet, ID: 2, Queues: 1, RingSize: 256, BufferSize: 2048}},
+		IPAM: &contracts.IPAMResult{IPs: []contracts.IPConfig{{Address: cidr}}}}
+}
+
+func TestList(t *testing.T) {
+	sock := "/var/run/usrsp/memif-net1.sock"
+	dir := podDir(t, memifPod("net1", contracts.MemifRoleSlave, sock, "10.9.0.1/24"))
+	ann := filepath.Join(t.TempDir(), "annotations")
+	status := `[{"name":"default/vhost","interface":"net2","device-info":{"type":"vhost-user","version":"1.1.0","vhost-user":{"mode":"server","path":"/v.sock"}}}]`
+	require.NoError(t, os.WriteFile(ann, []byte(discovery.NetworkStatusKey+"="+strconv.Quote(status)+"\n"), 0o600))
+
+	code, out, _ := run(context.Background(), "list", "--dir", dir, "--annotations", ann)
+	require.Equal(t, ExitOK, code)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^net1\s+memif slave id=2 ethernet q=1\s+/var/run/usrsp/memif-net1.sock\s+10.9.0.1/24\s+host=ovs-dpdk network=memif-net$`), out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^net2\s+vhost-user server\s+/v.sock\s+\(network-status only\)$`), out)
+
+	code, out, _ = run(context.Background(), "list", "--json", "--dir", dir, "--annotations", "")
+	require.Equal(t, ExitOK, code)
+	var ifs []discovery.Interface
+	require.NoError(t, json.Unmarshal([]byte(out), &ifs))
+	require.Len(t, ifs, 1)
+	assert.Equal(t, sock, ifs[0].Data.Interface.SocketPath)
+
+	code, out, _ = run(context.Background(), "list", "--dir", t.TempDir(), "--annotations", "")
+	assert.Equal(t, ExitOK, code)
+	assert.Contains(t, out, "no userspace interfaces")
+}
+
+func TestErrorsAndUsage(t *testing.T) {
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "usrsp-net1.json"), []byte("{"), 0o600))
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no command", nil, ExitUsage, "Usage:"},
+		{"unknown command", []string{"frob"}, ExitUsage, `unknown command "frob"`},
+		{"apply needs vpp", []string{"apply", "--engine", "ovs-dpdk"}, ExitUsage, `--engine "ovs-dpdk": only vpp`},
+		{"ping needs an IP", []string{"probe", "ping"}, ExitUsage, "want `probe ping <ip>`"},
+		{"ping needs IPv4", []string{"probe", "ping", "fd00::1"}, ExitUsage, `"fd00::1" is not an IPv4 address`},
+		{"bad pod data names the file", []string{"list", "--dir", bad, "--annotations", ""}, ExitFail, filepath.Join(bad, "usrsp-net1.json")},
+		{"probe without a memif", []string{"probe", "serve", "--dir", t.TempDir(), "--annotations", ""}, ExitFail, "no memif with pod data"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := run(context.Background(), tc.args...)
+			assert.Equal(t, tc.code, code)
+			assert.Contains(t, errOut, tc.msg)
+		})
+	}
+}
+
+func TestDPDKArgs(t *testing.T) {
+	dir := podDir(t, memifPod("net1", contracts.MemifRoleSlave, "/var/run/usrsp/memif-net1.sock", "10.9.0.1/24"))
+	code, out, _ := run(context.Background(), "dpdk-args", "--dir", dir, "--annotations", "")
+	require.Equal(t, ExitOK, code)
+	assert.Equal(t, "--vdev=net_memif0,role=client,id=2,socket=/var/run/usrsp/memif-net1.sock,socket-abstract=no,rsize=8,bsize=2048\n", out)
+}
+
+// Two pods' worth of probe over a real memif: "serve" is the memif master
+// (server), "ping" the slave (client), both through the command line.
+func TestProbeServeAndPing(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "memif.sock")
+	serverDir := podDir(t, memifPod("net1", contracts.MemifRoleMaster, sock, "10.9.0.1/24"))
+	clientDir := podDir(t, memifPod("net1", contracts.MemifRoleSlave, sock, "10.9.0.2/24"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type result struct {
+		code     int
+		out, err string
+	}
+	served := make(chan result, 1)
+	go func() {
+		code, out, errOut := run(ctx, "probe", "serve", "--dir", serverDir, "--annotations", "", "--duration", "20s")
+		served <- result{code, out, errOut}
+	}()
+	// the server creates the socket; the client retries until it is there.
+	code, out, errOut := run(ctx, "probe", "ping", "10.9.0.1", "--dir", clientDir, "--annotations", "", "-c", "3", "-i", "10ms")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "PING 10.9.0.1 from 10.9.0.2 net1 (memif slave id 2 "+sock+"): 56 data bytes\n")
+	assert.Regexp(t, `64 bytes from 10.9.0.1: icmp_seq=3 ttl=64 time=[0-9.]+ ms`, out)
+	assert.Contains(t, out, "3 packets transmitted, 3 received, 0% packet loss\n")
+	assert.Regexp(t, `rtt min/avg/max = [0-9.]+/[0-9.]+/[0-9.]+ ms`, out)
+
+	code, out, _ = run(ctx, "probe", "ping", "10.9.0.77", "--json", "--dir", clientDir, "--annotations", "", "-c", "1", "-W", "50ms")
+	assert.Equal(t, ExitFail, code, "no reply, exit code 1")
+	var s struct {
+		Received int    `json:"received"`
+		Error    string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &s))
+	assert.Zero(t, s.Received)
+	assert.Contains(t, s.Error, "no ARP reply from 10.9.0.77")
+
+	cancel() // SIGTERM for the server
+	r := <-served
+	assert.Equal(t, ExitOK, r.code, r.err)
+	assert.Contains(t, r.out, "net1: answering ARP and ping for 10.9.0.1")
+	assert.Contains(t, r.out, "net1: answered 1 ARP requests and 3 echo requests\n")
+}
