@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -177,7 +178,7 @@ func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 	rec = &store.Record{Tag: Tag(r.Key), Attachment: contracts.Attachment{
 		Key: r.Key, Network: r.Network, Engine: contracts.EngineVPP, Pod: r.Pod, Interface: r.Interface,
 		SocketPath: p.podSocket, CreatedAt: time.Now().UTC(),
-	}}
+	}, Table: p.table}
 	// Desired state first: if the adapter dies half way, the replay
 	// finishes or the detach cleans up by tag.
 	if err := a.store.Put(rec); err != nil {
@@ -246,6 +247,11 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 	if err := c.SetTag(ctx, sw, rec.Tag); err != nil {
 		return err
 	}
+	if p.mtu != 0 {
+		if err := c.SetMTU(ctx, sw, p.mtu); err != nil {
+			return err
+		}
+	}
 	if p.bridge != 0 {
 		created, err := a.ensureBridge(ctx, c, p.bridge)
 		if err != nil {
@@ -262,7 +268,7 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 		undo = append(undo, func(ctx context.Context) error { return c.SetBridge(ctx, sw, p.bridge, false) })
 	}
 	if p.l3 {
-		if err := a.configureL3(ctx, c, sw, p, &undo); err != nil {
+		if err := a.configureL3(ctx, c, rec.Attachment.Key, sw, p, &undo); err != nil {
 			return err
 		}
 		rec.Table = p.table
@@ -287,25 +293,39 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 	return nil
 }
 
-func (a *Adapter) configureL3(ctx context.Context, c *vpp.Client, sw uint32, p *plan, undo *[]func(context.Context) error) error {
+// configureL3 routes the pod addresses to interface sw: sw borrows the
+// addresses of the network's loopback (IP unnumbered), answers ARP/ND for
+// the subnet (proxy), and each pod address gets an attached host route
+// through sw. See "netType interface (L3)" in the README for why.
+func (a *Adapter) configureL3(ctx context.Context, c *vpp.Client, key contracts.AttachmentKey, sw uint32, p *plan, undo *[]func(context.Context) error) error {
+	lo, err := a.ensureNetwork(ctx, c, key, p, undo)
+	if err != nil {
+		return err
+	}
 	if p.table != 0 {
-		v4, v6 := p.families()
-		for _, fam := range []struct{ on, v6 bool }{{v4, false}, {v6, true}} {
-			if !fam.on {
-				continue
-			}
-			if err := c.AddTable(ctx, p.table, fam.v6, p.tableName); err != nil {
-				return err
-			}
-			if err := c.SetTable(ctx, sw, p.table, fam.v6); err != nil {
+		// The unnumbered interface must be in the table of the loopback.
+		for _, v6 := range []bool{false, true} {
+			if err := c.SetTable(ctx, sw, p.table, v6); err != nil {
 				return err
 			}
 		}
 	}
-	for _, gw := range p.gateways {
-		if err := c.AddAddress(ctx, sw, gw); err != nil {
+	if err := c.SetUnnumbered(ctx, lo, sw, true); err != nil {
+		return err
+	}
+	*undo = append(*undo, func(ctx context.Context) error { return c.SetUnnumbered(ctx, lo, sw, false) })
+	v4, v6 := p.families()
+	if v4 {
+		if err := c.ProxyARP(ctx, sw, true); err != nil {
 			return err
 		}
+		*undo = append(*undo, func(ctx context.Context) error { return c.ProxyARP(ctx, sw, false) })
+	}
+	if v6 {
+		if err := c.NDProxy(ctx, sw, true); err != nil {
+			return err
+		}
+		*undo = append(*undo, func(ctx context.Context) error { return c.NDProxy(ctx, sw, false) })
 	}
 	for _, pod := range p.pods {
 		if err := c.Route(ctx, true, p.table, sw, pod); err != nil {
@@ -314,6 +334,147 @@ func (a *Adapter) configureL3(ctx context.Context, c *vpp.Client, sw uint32, p *
 		*undo = append(*undo, func(ctx context.Context) error { return c.Route(ctx, false, p.table, sw, pod) })
 	}
 	return nil
+}
+
+// ensureNetwork returns the network's loopback (p.loopTag), creating it on
+// first use: tagged, in the network's table, admin up. It adds the
+// gateways of p the loopback lacks and the proxy ARP ranges of p's IPv4
+// subnets (VPP treats a repeated range as success).
+func (a *Adapter) ensureNetwork(ctx context.Context, c *vpp.Client, key contracts.AttachmentKey, p *plan, undo *[]func(context.Context) error) (uint32, error) {
+	loops, err := tagged(ctx, c, p.loopTag)
+	if err != nil {
+		return 0, err
+	}
+	// Whether created here or found, a failed attach releases the loopback
+	// if no other record wants it.
+	*undo = append(*undo, func(ctx context.Context) error { return a.releaseNetwork(ctx, c, key, p) })
+	have := map[netip.Prefix]bool{}
+	var lo uint32
+	if len(loops) > 0 {
+		lo = loops[0].SwIfIndex
+		v4, v6 := gatewayFamilies(p.gateways)
+		for _, fam := range []struct{ on, v6 bool }{{v4, false}, {v6, true}} {
+			if !fam.on {
+				continue
+			}
+			addrs, err := c.Addresses(ctx, lo, fam.v6)
+			if err != nil {
+				return 0, err
+			}
+			for _, ad := range addrs {
+				have[ad] = true
+			}
+		}
+	} else {
+		if lo, err = c.CreateLoopback(ctx); err != nil {
+			return 0, err
+		}
+		if err := c.SetTag(ctx, lo, p.loopTag); err != nil {
+			_ = c.DeleteLoopback(ctx, lo) // untagged: nothing else would find it
+			return 0, err
+		}
+		if p.table != 0 {
+			for _, v6 := range []bool{false, true} {
+				if err := c.AddTable(ctx, p.table, v6, p.tableName); err != nil {
+					return 0, err
+				}
+				if err := c.SetTable(ctx, lo, p.table, v6); err != nil {
+					return 0, err
+				}
+			}
+		}
+		// Admin up first: VPP installs the connected and local routes of
+		// an address only while its interface is up.
+		if err := c.AdminUp(ctx, lo); err != nil {
+			return 0, err
+		}
+		a.keyLog(key).Info().Str("tag", p.loopTag).Uint32("sw_if_index", lo).Uint32("table", p.table).Msg("created the network's loopback")
+	}
+	for _, gw := range p.gateways {
+		if have[gw] {
+			continue
+		}
+		if err := c.AddAddress(ctx, lo, gw); err != nil {
+			return 0, err
+		}
+	}
+	for _, subnet := range p.subnets4 {
+		low, high := proxyRange(subnet)
+		if err := c.ProxyARPRange(ctx, true, p.table, low, high); err != nil {
+			return 0, err
+		}
+	}
+	return lo, nil
+}
+
+// releaseNetwork deletes the loopback of p's network and its proxy ARP
+// ranges unless a record other than key's still wants it. Records are the
+// desired state: an attach in flight has stored its record before it
+// waits for a.shared, so its loopback is kept.
+func (a *Adapter) releaseNetwork(ctx context.Context, c *vpp.Client, key contracts.AttachmentKey, p *plan) error {
+	recs, err := a.store.List()
+	if err != nil {
+		return err
+	}
+	inUse := map[netip.Prefix]bool{} // proxy ranges other networks of the table need
+	for _, r := range recs {
+		if r.Attachment.Key == key || loopTagOf(r) == "" {
+			continue
+		}
+		if loopTagOf(r) == p.loopTag {
+			return nil
+		}
+		if other, err := planAttach(&contracts.AttachRequest{Key: r.Attachment.Key, Network: r.Attachment.Network,
+			Interface: r.Attachment.Interface}, r.Table != 0); err == nil && other.table == p.table {
+			for _, s := range other.subnets4 {
+				inUse[s] = true
+			}
+		}
+	}
+	loops, err := tagged(ctx, c, p.loopTag)
+	if err != nil {
+		return err
+	}
+	for _, lo := range loops {
+		if err := deleteLoopback(ctx, c, lo); err != nil {
+			return err
+		}
+		a.keyLog(key).Info().Str("tag", p.loopTag).Uint32("sw_if_index", lo.SwIfIndex).Msg("deleted the network's loopback: its last L3 attachment went")
+	}
+	for _, subnet := range p.subnets4 {
+		if inUse[subnet] {
+			continue
+		}
+		low, high := proxyRange(subnet)
+		if err := c.ProxyARPRange(ctx, false, p.table, low, high); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteLoopback deletes a loopback the adapter created (by its tag).
+func deleteLoopback(ctx context.Context, c *vpp.Client, lo vpp.Interface) error {
+	if !strings.HasPrefix(lo.Tag, LoopbackTagPrefix) || !strings.HasPrefix(lo.Name, "loop") {
+		return contracts.Errorf(contracts.CodeVswitch, "interface %s (sw_if_index %d, tag %q) is not a usrsp loopback; not deleting it",
+			lo.Name, lo.SwIfIndex, lo.Tag)
+	}
+	return c.DeleteLoopback(ctx, lo.SwIfIndex)
+}
+
+// loopTagOf is the loopback tag an L3 record needs, "" for other records.
+func loopTagOf(r *store.Record) string {
+	if r.Attachment.Interface.NetType != contracts.NetTypeInterface {
+		return ""
+	}
+	return LoopbackTag(r.Attachment.Network, r.Table)
+}
+
+func gatewayFamilies(gws []netip.Prefix) (v4, v6 bool) {
+	for _, g := range gws {
+		v4, v6 = v4 || g.Addr().Is4(), v6 || g.Addr().Is6()
+	}
+	return v4, v6
 }
 
 // ensureBridge creates bridge domain id unless it exists; true if it did.
@@ -369,15 +530,18 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 }
 
 // teardown removes the interface tagged tag and, when rec is known, its
-// routes, its bridge domain (if ours and empty) and its memif socket
-// registration (if ours and unused). It reports whether an interface went.
+// routes and L3 settings, the network's loopback (if no other L3
+// attachment wants it), its bridge domain (if ours and empty) and its memif
+// socket registration (if ours and unused). It reports whether an
+// interface went.
 func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *store.Record) (bool, error) {
 	a.shared.Lock()
 	defer a.shared.Unlock()
-	ifs, err := tagged(ctx, c, tag)
+	owned, err := c.InterfacesTagged(ctx, BridgeTag) // "usrsp": attachments' and loopbacks' tags
 	if err != nil {
 		return false, err
 	}
+	ifs := withTag(owned, tag)
 	var p *plan
 	if rec != nil {
 		p, _ = planAttach(&contracts.AttachRequest{Key: rec.Attachment.Key, Network: rec.Attachment.Network,
@@ -385,10 +549,8 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 	}
 	for _, ifc := range ifs {
 		if p != nil && p.l3 {
-			for _, pod := range p.pods {
-				if err := c.Route(ctx, false, rec.Table, ifc.SwIfIndex, pod); err != nil {
-					return false, err
-				}
+			if err := unconfigureL3(ctx, c, ifc.SwIfIndex, withTag(owned, p.loopTag), p); err != nil {
+				return false, err
 			}
 		}
 		if p != nil && p.bridge != 0 {
@@ -397,6 +559,11 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 			}
 		}
 		if err := deleteInterface(ctx, c, ifc); err != nil {
+			return false, err
+		}
+	}
+	if p != nil && p.l3 {
+		if err := a.releaseNetwork(ctx, c, rec.Attachment.Key, p); err != nil {
 			return false, err
 		}
 	}
@@ -411,6 +578,34 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 		}
 	}
 	return len(ifs) > 0, nil
+}
+
+// unconfigureL3 undoes configureL3 on interface sw before it is deleted:
+// VPP keeps API routes through a deleted interface, and per-interface
+// feature state (proxy ARP) would outlive it under a reused sw_if_index.
+func unconfigureL3(ctx context.Context, c *vpp.Client, sw uint32, loops []vpp.Interface, p *plan) error {
+	for _, pod := range p.pods {
+		if err := c.Route(ctx, false, p.table, sw, pod); err != nil {
+			return err
+		}
+	}
+	v4, v6 := p.families()
+	if v4 {
+		if err := c.ProxyARP(ctx, sw, false); err != nil {
+			return err
+		}
+	}
+	if v6 {
+		if err := c.NDProxy(ctx, sw, false); err != nil {
+			return err
+		}
+	}
+	for _, lo := range loops {
+		if err := c.SetUnnumbered(ctx, lo.SwIfIndex, sw, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // releaseMemifSocket removes the registration of filename when no memif
@@ -446,13 +641,18 @@ func tagged(ctx context.Context, c *vpp.Client, tag string) ([]vpp.Interface, er
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, i := range all {
+	return withTag(all, tag), nil
+}
+
+// withTag returns the interfaces of ifs whose tag is exactly tag.
+func withTag(ifs []vpp.Interface, tag string) []vpp.Interface {
+	var out []vpp.Interface
+	for _, i := range ifs {
 		if i.Tag == tag {
 			out = append(out, i)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Check implements contracts.Adapter.
@@ -479,6 +679,10 @@ func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contra
 	}
 	if len(ifs) == 0 {
 		return nil, contracts.Errorf(contracts.CodeNotFound, "attachment %s: VPP has no interface tagged %s", r.Key, rec.Tag)
+	}
+	if want := uint32(r.Interface.MTU); want != 0 && ifs[0].MTU != want {
+		return nil, contracts.Errorf(contracts.CodeMismatch, "attachment %s: VPP interface %s has MTU %d, interface.mtu says %d",
+			r.Key, ifs[0].Name, ifs[0].MTU, want)
 	}
 	return &contracts.CheckResponse{Attachment: rec.Attachment}, nil
 }

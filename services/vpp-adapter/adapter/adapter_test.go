@@ -8,7 +8,6 @@ import (
 	"go.fd.io/govpp/api"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
-	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vhost_user"
@@ -163,72 +162,6 @@ func TestVhostUser(t *testing.T) {
 			assert.NotContains(t, h.fake.Snapshot(), "VirtualEthernet0/0/0")
 		})
 	}
-}
-
-func l3Request() *contracts.AttachRequest {
-	return &contracts.AttachRequest{Key: key, Network: "l3-net", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface,
-		SocketPath: "/var/lib/usrsp/pods/0123456789abcdef/memif-net1.sock",
-		Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeIP},
-		IPs: []contracts.IPConfig{
-			{Address: "10.1.1.5/24", Gateway: "10.1.1.1"},
-			{Address: "fd00:1::5/64", Gateway: "fd00:1::1"},
-		},
-	}}
-}
-
-func TestL3AddressAndRoutes(t *testing.T) {
-	h := newHarness(t)
-	_, err := h.a.Attach(ctx(t), l3Request())
-	require.NoError(t, err)
-	calls := h.fake.Messages()
-	require.Equal(t, []string{
-		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del",
-		"sw_interface_add_del_address", "sw_interface_add_del_address", "ip_route_add_del", "ip_route_add_del",
-		"sw_interface_set_flags", "sw_interface_dump",
-	}, names(calls))
-	addr := msg[*interfaces.SwInterfaceAddDelAddress](t, calls, 4)
-	assert.Equal(t, "10.1.1.1/24", addr.Prefix.String())
-	assert.True(t, addr.IsAdd)
-	assert.Equal(t, "fd00:1::1/64", msg[*interfaces.SwInterfaceAddDelAddress](t, calls, 5).Prefix.String())
-	r4 := msg[*ip.IPRouteAddDel](t, calls, 6)
-	assert.True(t, r4.IsAdd)
-	assert.Equal(t, uint32(0), r4.Route.TableID)
-	assert.Equal(t, "10.1.1.5/32", r4.Route.Prefix.String())
-	require.Len(t, r4.Route.Paths, 1)
-	assert.Equal(t, uint32(1), r4.Route.Paths[0].SwIfIndex)
-	assert.Equal(t, "10.1.1.5", r4.Route.Paths[0].Nh.Address.GetIP4().String())
-	r6 := msg[*ip.IPRouteAddDel](t, calls, 7)
-	assert.Equal(t, "fd00:1::5/128", r6.Route.Prefix.String())
-
-	h.fake.Calls()
-	_, err = h.a.Detach(ctx(t), &contracts.DetachRequest{Key: key})
-	require.NoError(t, err)
-	calls = h.fake.Messages()
-	require.Equal(t, []string{"sw_interface_dump", "ip_route_add_del", "ip_route_add_del", "memif_delete",
-		"memif_socket_filename_dump", "memif_dump", "memif_socket_filename_add_del_v2"}, names(calls))
-	assert.False(t, msg[*ip.IPRouteAddDel](t, calls, 1).IsAdd)
-	_, _, routes := h.fake.State()
-	assert.Empty(t, routes)
-}
-
-func TestL3TablePerNetwork(t *testing.T) {
-	h := newHarness(t, tablePerNetwork)
-	_, err := h.a.Attach(ctx(t), l3Request())
-	require.NoError(t, err)
-	calls := h.fake.Messages()
-	require.Equal(t, []string{
-		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del",
-		"ip_table_add_del", "sw_interface_set_table", "ip_table_add_del", "sw_interface_set_table",
-		"sw_interface_add_del_address", "sw_interface_add_del_address", "ip_route_add_del", "ip_route_add_del",
-		"sw_interface_set_flags", "sw_interface_dump",
-	}, names(calls))
-	table := adapter.TableID("l3-net")
-	assert.NotZero(t, table)
-	assert.Equal(t, ip.IPTable{TableID: table, Name: "usrsp:l3-net"}, msg[*ip.IPTableAddDel](t, calls, 4).Table)
-	assert.Equal(t, interfaces.SwInterfaceSetTable{SwIfIndex: 1, VrfID: table}, *msg[*interfaces.SwInterfaceSetTable](t, calls, 5))
-	assert.True(t, msg[*ip.IPTableAddDel](t, calls, 6).Table.IsIP6)
-	assert.Equal(t, table, msg[*ip.IPRouteAddDel](t, calls, 10).Route.TableID)
 }
 
 func TestIdempotentRepeats(t *testing.T) {

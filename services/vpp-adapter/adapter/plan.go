@@ -3,9 +3,11 @@ package adapter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"go.fd.io/govpp/binapi/ethernet_types"
@@ -23,6 +25,17 @@ const TagPrefix = "usrsp:"
 // BridgeTag marks bridge domains the adapter created (bd_tag).
 const BridgeTag = "usrsp"
 
+// LoopbackTagPrefix starts the tag of the loopback that carries the
+// gateway addresses of one L3 network in one table (see LoopbackTag). It
+// is not a TagPrefix tag: loopbacks are shared, not one attachment's.
+const LoopbackTagPrefix = "usrsp-net:"
+
+// MTU limits of interface.mtu (0: leave VPP's default).
+const (
+	minMTU = 68 // the IPv4 minimum
+	maxMTU = 65535
+)
+
 // Memif defaults, used when the request leaves a field 0.
 const (
 	DefaultMemifQueues     = 1
@@ -37,6 +50,13 @@ const (
 func Tag(k contracts.AttachmentKey) string {
 	sum := sha256.Sum256([]byte(k.String()))
 	return TagPrefix + hex.EncodeToString(sum[:6])
+}
+
+// LoopbackTag is the tag of the loopback of L3 network in table:
+// LoopbackTagPrefix + 12 hex digits of sha256("<network>/<table>").
+func LoopbackTag(network string, table uint32) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", network, table))
+	return LoopbackTagPrefix + hex.EncodeToString(sum[:6])
 }
 
 // TableID is the VPP IP table of an L3 network when tables per network are
@@ -63,10 +83,13 @@ type plan struct {
 	vhost       vpp.VhostConfig
 	podSocket   string // Attachment.SocketPath: a path, or "@name" for abstract
 	bridge      uint32 // bridge domain id, 0 for none
+	mtu         uint32 // 0: VPP's default
 	l3          bool
 	table       uint32
 	tableName   string
-	gateways    []netip.Prefix // host side addresses
+	loopTag     string         // the network's loopback (LoopbackTag)
+	gateways    []netip.Prefix // the loopback's addresses: gateway with the pod's prefix length
+	subnets4    []netip.Prefix // IPv4 pod subnets: proxy ARP ranges
 	pods        []netip.Addr   // pod addresses routed to the interface
 }
 
@@ -97,6 +120,10 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 	default:
 		return nil, invalid("interface.ifType %q is not memif or vhostuser", h.IfType)
 	}
+	if h.MTU != 0 && (h.MTU < minMTU || h.MTU > maxMTU) {
+		return nil, invalid("interface.mtu %d is out of range %d..%d", h.MTU, minMTU, maxMTU)
+	}
+	p.mtu = uint32(h.MTU)
 	switch h.NetType {
 	case contracts.NetTypeBridge:
 		if h.Bridge == nil {
@@ -194,12 +221,16 @@ func planL3(p *plan, r *contracts.AttachRequest, tablePerNetwork bool) error {
 		p.table = TableID(r.Network)
 		p.tableName = truncate(TagPrefix+r.Network, 63)
 	}
+	p.loopTag = LoopbackTag(r.Network, p.table)
 	for i, c := range r.Interface.IPs {
 		pod, err := netip.ParsePrefix(c.Address)
 		if err != nil {
 			return invalid("interface.ips[%d].address %q is not a CIDR address", i, c.Address)
 		}
 		p.pods = append(p.pods, pod.Addr())
+		if subnet := pod.Masked(); pod.Addr().Is4() && !slices.Contains(p.subnets4, subnet) {
+			p.subnets4 = append(p.subnets4, subnet)
+		}
 		if c.Gateway == "" {
 			continue
 		}
@@ -210,12 +241,28 @@ func planL3(p *plan, r *contracts.AttachRequest, tablePerNetwork bool) error {
 		if gw == pod.Addr() {
 			return invalid("interface.ips[%d].gateway %s equals the pod address", i, c.Gateway)
 		}
-		gp := netip.PrefixFrom(gw, pod.Bits())
-		if !contains(p.gateways, gp) {
+		if gp := netip.PrefixFrom(gw, pod.Bits()); !slices.Contains(p.gateways, gp) {
 			p.gateways = append(p.gateways, gp)
 		}
 	}
 	return nil
+}
+
+// proxyRange is the ARP proxy range of an IPv4 subnet: its host
+// addresses (all of it for /31 and /32).
+func proxyRange(subnet netip.Prefix) (low, high netip.Addr) {
+	low = subnet.Masked().Addr()
+	b := low.As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	last := n | (1<<(32-subnet.Bits()) - 1)
+	if subnet.Bits() < 31 {
+		n, last = n+1, last-1
+	}
+	return addr4(n), addr4(last)
+}
+
+func addr4(n uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // families says which address families an L3 plan uses.
@@ -268,15 +315,6 @@ func orDefault(v, d int) int {
 		return d
 	}
 	return v
-}
-
-func contains(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 func truncate(s string, n int) string {

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -109,4 +110,27 @@ func FuzzPlanAttach(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestProxyRange(t *testing.T) {
+	for _, tc := range []struct{ subnet, low, high string }{
+		{"10.1.1.0/24", "10.1.1.1", "10.1.1.254"},
+		{"10.1.1.7/24", "10.1.1.1", "10.1.1.254"},
+		{"10.1.0.0/16", "10.1.0.1", "10.1.255.254"},
+		{"10.1.1.4/31", "10.1.1.4", "10.1.1.5"},
+		{"10.1.1.9/32", "10.1.1.9", "10.1.1.9"},
+	} {
+		t.Run(tc.subnet, func(t *testing.T) {
+			low, high := proxyRange(netip.MustParsePrefix(tc.subnet))
+			assert.Equal(t, []string{tc.low, tc.high}, []string{low.String(), high.String()})
+		})
+	}
+}
+
+func TestLoopbackTag(t *testing.T) {
+	tag := LoopbackTag("net-a", 0)
+	assert.True(t, strings.HasPrefix(tag, LoopbackTagPrefix))
+	assert.False(t, strings.HasPrefix(tag, TagPrefix), "the replay must not take a loopback for an attachment's interface")
+	assert.NotEqual(t, tag, LoopbackTag("net-a", 7))
+	assert.NotEqual(t, tag, LoopbackTag("net-b", 0))
 }

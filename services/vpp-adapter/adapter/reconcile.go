@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"usrsp.dev/contracts"
@@ -12,19 +13,20 @@ import (
 
 // ReplaySummary counts what a replay did.
 type ReplaySummary struct {
-	Desired, Present, Recreated, Failed, StaleRemoved, BridgesRemoved int
-	Duration                                                          time.Duration
+	Desired, Present, Recreated, Failed, StaleRemoved, BridgesRemoved, LoopbacksRemoved int
+	Duration                                                                            time.Duration
 }
 
 func (s ReplaySummary) String() string {
-	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d",
-		s.Desired, s.Present, s.Recreated, s.Failed, s.StaleRemoved, s.BridgesRemoved)
+	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d, loopbacks removed %d",
+		s.Desired, s.Present, s.Recreated, s.Failed, s.StaleRemoved, s.BridgesRemoved, s.LoopbacksRemoved)
 }
 
 // reconcile makes VPP match the records: it recreates desired attachments
 // VPP does not have (it lost them when it restarted), removes interfaces
-// tagged as ours that no record wants, and deletes our empty bridge
-// domains. Interfaces without our tag are never touched.
+// tagged as ours that no record wants, then the L3 network loopbacks no
+// record wants and our empty bridge domains. Interfaces and bridge domains
+// without our tags are never touched.
 func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySummary, err error) {
 	start := time.Now()
 	defer func() {
@@ -35,15 +37,23 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 	if err != nil {
 		return sum, err
 	}
-	owned, err := c.InterfacesTagged(ctx, TagPrefix)
+	all, err := c.InterfacesTagged(ctx, BridgeTag) // "usrsp": attachments' and loopbacks' tags
 	if err != nil {
 		return sum, err
 	}
+	var owned, loops []vpp.Interface
 	present := map[string]bool{}
-	for _, i := range owned {
-		present[i.Tag] = true
+	for _, i := range all {
+		switch {
+		case strings.HasPrefix(i.Tag, TagPrefix):
+			owned = append(owned, i)
+			present[i.Tag] = true
+		case strings.HasPrefix(i.Tag, LoopbackTagPrefix):
+			loops = append(loops, i)
+		}
 	}
 	desired := map[string]bool{}
+	wantLoop := map[string]bool{}
 	wantBridge := map[uint32]bool{}
 	var errs []error
 	for _, rec := range recs {
@@ -59,6 +69,9 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		}
 		if p.bridge != 0 {
 			wantBridge[p.bridge] = true
+		}
+		if p.l3 {
+			wantLoop[p.loopTag] = true
 		}
 		if present[rec.Tag] {
 			sum.Present++
@@ -83,6 +96,20 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		}
 		sum.StaleRemoved++
 		a.cfg.Log.Info().Str("tag", ifc.Tag).Str("vpp_interface", ifc.Name).Msg("removed stale interface no record wants")
+	}
+	// Proxy ARP ranges of a stale loopback stay: its network's subnets are
+	// not known without a record (they answer only on interfaces with proxy
+	// ARP enabled, and those went with their attachments).
+	for _, lo := range loops {
+		if wantLoop[lo.Tag] {
+			continue
+		}
+		if err := deleteLoopback(ctx, c, lo); err != nil {
+			errs = append(errs, fmt.Errorf("stale loopback %s (tag %s): %w", lo.Name, lo.Tag, err))
+			continue
+		}
+		sum.LoopbacksRemoved++
+		a.cfg.Log.Info().Str("tag", lo.Tag).Str("vpp_interface", lo.Name).Msg("removed stale L3 network loopback no record wants")
 	}
 	bds, err := c.BridgeDomains(ctx, ^uint32(0))
 	if err != nil {

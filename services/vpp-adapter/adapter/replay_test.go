@@ -98,7 +98,10 @@ func TestReplayOnStartFromRecords(t *testing.T) {
 	assert.Equal(t, []string{
 		"show_version", "sw_interface_dump", // replay: what exists?
 		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del",
-		"sw_interface_add_del_address", "sw_interface_add_del_address", "ip_route_add_del", "ip_route_add_del",
+		"sw_interface_dump", "create_loopback", "sw_interface_tag_add_del", "sw_interface_set_flags", // the network's loopback
+		"sw_interface_add_del_address", "sw_interface_add_del_address", "proxy_arp_add_del",
+		"sw_interface_set_unnumbered", "proxy_arp_intfc_enable_disable", "ip6nd_proxy_enable_disable",
+		"ip_route_add_del", "ip_route_add_del",
 		"sw_interface_set_flags", "sw_interface_dump", "bridge_domain_dump",
 	}, fake.Calls())
 }

@@ -150,6 +150,14 @@ func ownedState(t *testing.T, host *vppInstance) (ifs []vpp.Interface, sockets [
 	return ifs, sockets, bds
 }
 
+// l3Loopbacks are the host VPP's L3 network loopbacks the adapter owns.
+func l3Loopbacks(t *testing.T, host *vppInstance) []vpp.Interface {
+	t.Helper()
+	ifs, err := host.Client.InterfacesTagged(ctx(t), adapter.LoopbackTagPrefix)
+	require.NoError(t, err)
+	return ifs
+}
+
 // TestRealVPP runs the whole path against real VPP processes. Each step
 // builds on the previous one; read the -v log to follow it.
 func TestRealVPP(t *testing.T) {
@@ -234,21 +242,59 @@ func TestRealVPP(t *testing.T) {
 		}
 	})
 
-	t.Run("L3: gateway address and pod route", func(t *testing.T) {
-		dir := filepath.Join(s.podDir, "l3pod")
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "l3pod", IfName: "net1"}, Network: "vpp-l3",
-			Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface,
-				SocketPath: filepath.Join(dir, "memif-net1.sock"),
-				Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeIP},
-				IPs:        []contracts.IPConfig{{Address: "10.20.0.2/24", Gateway: "10.20.0.1"}}}}
-		resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+	t.Run("L3: two pods in one subnet reach each other and the gateway through the host VPP", func(t *testing.T) {
+		// host-local IPAM style: both pods in 10.20.0.0/24, gateway .1.
+		// The pods' memifs are ethernet mode, so ARP (answered by VPP
+		// through unnumbered + proxy ARP) is exercised too.
+		l3 := func(id, addr string) *contracts.AttachRequest {
+			dir := filepath.Join(s.podDir, id)
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, Network: "vpp-l3",
+				Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface, MTU: 1500,
+					SocketPath: filepath.Join(dir, "memif-net1.sock"),
+					Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet},
+					IPs:        []contracts.IPConfig{{Address: addr, Gateway: "10.20.0.1"}}}}
+		}
+		a, b := l3("l3pod-a", "10.20.0.2/24"), l3("l3pod-b", "10.20.0.3/24")
+		var hostIfs []string
+		for _, r := range []*contracts.AttachRequest{a, b} {
+			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			require.NoError(t, err, "attach %s", r.Key)
+			hostIfs = append(hostIfs, resp.Attachment.HostIfName)
+			_, err = s.client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
+			require.NoError(t, err, "check %s (MTU read back from VPP)", r.Key)
+		}
+		loops := l3Loopbacks(t, s.host)
+		require.Len(t, loops, 1, "one loopback for the network")
+		assert.Contains(t, s.host.cli("show interface address "+loops[0].Name), "10.20.0.1/24")
+		for _, name := range hostIfs {
+			assert.Contains(t, s.host.cli("show interface address "+name), "unnumbered")
+		}
+		assert.Contains(t, s.host.cli("show ip fib 10.20.0.2/32"), hostIfs[0])
+		s.host.cli("show arp proxy")
+
+		pa, ifA := podVPP(t, "l3pod-a", 1, a.Interface.SocketPath, "10.20.0.2/24")
+		pb, ifB := podVPP(t, "l3pod-b", 1, b.Interface.SocketPath, "10.20.0.3/24")
+		pa.waitLinkUp(ifA, 30*time.Second)
+		pb.waitLinkUp(ifB, 30*time.Second)
+		// The first echo is lost while VPP resolves the neighbour; 5 are sent.
+		assert.Positive(t, pa.ping("10.20.0.3"), "pod a -> pod b, same subnet, through the host VPP (proxy ARP)")
+		assert.Positive(t, pb.ping("10.20.0.2"), "pod b -> pod a")
+		assert.Positive(t, pa.ping("10.20.0.1"), "the gateway answers (ARP on an unnumbered interface)")
+		if t.Failed() {
+			s.host.cli("show ip neighbors")
+			s.host.cli("show errors")
+			pa.cli("show ip neighbors")
+		}
+
+		_, err := s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: a.Key})
 		require.NoError(t, err)
-		assert.Contains(t, s.host.cli("show interface address "+resp.Attachment.HostIfName), "10.20.0.1/24")
-		assert.Contains(t, s.host.cli("show ip fib 10.20.0.2/32"), resp.Attachment.HostIfName)
-		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+		assert.Len(t, l3Loopbacks(t, s.host), 1, "the loopback stays while pod b is attached")
+		assert.Positive(t, pb.ping("10.20.0.1"), "pod b still reaches the gateway")
+		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: b.Key})
 		require.NoError(t, err)
-		assert.NotContains(t, s.host.cli("show ip fib 10.20.0.2/32"), resp.Attachment.HostIfName)
+		assert.Empty(t, l3Loopbacks(t, s.host), "the last detach removes the loopback")
+		assert.NotContains(t, s.host.cli("show ip fib 10.20.0.2/32"), hostIfs[0])
 	})
 
 	t.Run("detach leaves no owned interface, socket or bridge domain", func(t *testing.T) {
@@ -261,6 +307,7 @@ func TestRealVPP(t *testing.T) {
 		assert.Empty(t, ifs)
 		assert.Empty(t, sockets)
 		assert.Empty(t, bds)
+		assert.Empty(t, l3Loopbacks(t, s.host))
 		id, found, err := s.host.Client.MemifSocketID(c, pod1.Interface.SocketPath)
 		require.NoError(t, err)
 		assert.False(t, found, "socket registration %d removed", id)

@@ -8,11 +8,13 @@ import (
 	"net/netip"
 
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/ethernet_types"
 	"go.fd.io/govpp/binapi/fib_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip6_nd"
 	"go.fd.io/govpp/binapi/ip_types"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
@@ -32,6 +34,8 @@ type Client struct {
 	Interfaces interfaces.RPCService
 	L2         l2.RPCService
 	IP         ip.RPCService
+	ARP        arp.RPCService
+	IP6ND      ip6_nd.RPCService
 	VPE        vpe.RPCService
 }
 
@@ -43,6 +47,8 @@ func NewClient(conn api.Connection) *Client {
 		Interfaces: interfaces.NewServiceClient(conn),
 		L2:         l2.NewServiceClient(conn),
 		IP:         ip.NewServiceClient(conn),
+		ARP:        arp.NewServiceClient(conn),
+		IP6ND:      ip6_nd.NewServiceClient(conn),
 		VPE:        vpe.NewServiceClient(conn),
 	}
 }
@@ -63,6 +69,7 @@ type Interface struct {
 	DevType   string
 	Tag       string
 	MAC       string
+	MTU       uint32 // L3 MTU (sw_interface_details.mtu[0])
 }
 
 // InterfacesTagged lists the interfaces whose tag starts with prefix.
@@ -84,7 +91,7 @@ func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interfa
 			continue
 		}
 		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,
-			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String()})
+			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String(), MTU: l3MTU(d.Mtu)})
 	}
 }
 
@@ -313,8 +320,11 @@ func (c *Client) AddAddress(ctx context.Context, swIfIndex uint32, p netip.Prefi
 	return Error("sw_interface_add_del_address", fmt.Sprintf("%s on sw_if_index %d", p, swIfIndex), err)
 }
 
-// Route adds or deletes the host route to a pod address via an interface,
-// with the pod address as next hop. Deleting a missing route is success.
+// Route adds or deletes the attached host route to a pod address through
+// an interface (no next-hop address). VPP turns it into an attached
+// next hop with FIB_ROUTE_PATH_ATTACHED (fib_table_route_path_fixup), so
+// the entry is flagged attached, which arp_reply requires of an ARP
+// sender. Deleting a missing route is success.
 func (c *Client) Route(ctx context.Context, add bool, table, swIfIndex uint32, pod netip.Addr) error {
 	proto := fib_types.FIB_API_PATH_NH_PROTO_IP4
 	if pod.Is6() {
@@ -324,16 +334,122 @@ func (c *Client) Route(ctx context.Context, add bool, table, swIfIndex uint32, p
 	_, err := c.IP.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, Route: ip.IPRoute{
 		TableID: table, Prefix: prefix(host),
 		Paths: []fib_types.FibPath{{SwIfIndex: swIfIndex, TableID: table, Weight: 1, Proto: proto,
-			Type: fib_types.FIB_API_PATH_TYPE_NORMAL, Nh: fib_types.FibPathNh{Address: address(pod).Un}}},
+			Type: fib_types.FIB_API_PATH_TYPE_NORMAL}},
 	}})
 	if err != nil && !add && isGone(err) {
 		return nil
 	}
-	verb := "add"
-	if !add {
-		verb = "delete"
+	return Error("ip_route_add_del ("+verb(add)+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), err)
+}
+
+// CreateLoopback creates a loopback interface (VPP picks instance and MAC).
+func (c *Client) CreateLoopback(ctx context.Context) (uint32, error) {
+	r, err := c.Interfaces.CreateLoopback(ctx, &interfaces.CreateLoopback{})
+	if err != nil {
+		return 0, Error("create_loopback", "", err)
 	}
-	return Error("ip_route_add_del ("+verb+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), err)
+	return uint32(r.SwIfIndex), nil
+}
+
+// DeleteLoopback deletes a loopback; a missing one is success.
+func (c *Client) DeleteLoopback(ctx context.Context, swIfIndex uint32) error {
+	_, err := c.Interfaces.DeleteLoopback(ctx, &interfaces.DeleteLoopback{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
+	if err == nil || isGone(err) {
+		return nil
+	}
+	return Error("delete_loopback", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+}
+
+// SetUnnumbered makes swIfIndex use the addresses of ipSwIfIndex (add) or
+// stops it. Removing it from an interface that is gone is success.
+func (c *Client) SetUnnumbered(ctx context.Context, ipSwIfIndex, swIfIndex uint32, add bool) error {
+	_, err := c.Interfaces.SwInterfaceSetUnnumbered(ctx, &interfaces.SwInterfaceSetUnnumbered{
+		SwIfIndex: interface_types.InterfaceIndex(ipSwIfIndex), UnnumberedSwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsAdd: add})
+	if err != nil && !add && isGone(err) {
+		return nil
+	}
+	return Error("sw_interface_set_unnumbered ("+verb(add)+")", fmt.Sprintf("sw_if_index %d unnumbered to %d", swIfIndex, ipSwIfIndex), err)
+}
+
+// Addresses lists the addresses of one family on an interface.
+func (c *Client) Addresses(ctx context.Context, swIfIndex uint32, ipv6 bool) ([]netip.Prefix, error) {
+	stream, err := c.IP.IPAddressDump(ctx, &ip.IPAddressDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsIPv6: ipv6})
+	if err != nil {
+		return nil, Error("ip_address_dump", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+	}
+	var out []netip.Prefix
+	for {
+		d, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, Error("ip_address_dump", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+		}
+		if p, err := netip.ParsePrefix(d.Prefix.String()); err == nil {
+			out = append(out, p)
+		}
+	}
+}
+
+// ProxyARPRange adds or deletes a proxy ARP range (low..high) in a table.
+// Adding an existing range is success in VPP; deleting a missing one is
+// success here.
+func (c *Client) ProxyARPRange(ctx context.Context, add bool, table uint32, low, high netip.Addr) error {
+	_, err := c.ARP.ProxyArpAddDel(ctx, &arp.ProxyArpAddDel{IsAdd: add, Proxy: arp.ProxyArp{
+		TableID: table, Low: ip_types.IP4Address(low.As4()), Hi: ip_types.IP4Address(high.As4())}})
+	if err != nil && !add && isGone(err) {
+		return nil
+	}
+	return Error("proxy_arp_add_del ("+verb(add)+")", fmt.Sprintf("%s-%s table %d", low, high, table), err)
+}
+
+// ProxyARP enables or disables answering ARP for proxied ranges on an
+// interface. Disabling it on an interface that is gone is success.
+func (c *Client) ProxyARP(ctx context.Context, swIfIndex uint32, enable bool) error {
+	_, err := c.ARP.ProxyArpIntfcEnableDisable(ctx, &arp.ProxyArpIntfcEnableDisable{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Enable: enable})
+	if err != nil && !enable && isGone(err) {
+		return nil
+	}
+	return Error("proxy_arp_intfc_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+}
+
+// NDProxy enables or disables IPv6 ND proxy on an interface: VPP answers
+// every neighbor solicitation with a global source that arrives on it
+// (ip6-{unicast,multicast}-nd-proxy). Disabling it on an interface that is
+// gone is success.
+func (c *Client) NDProxy(ctx context.Context, swIfIndex uint32, enable bool) error {
+	_, err := c.IP6ND.IP6ndProxyEnableDisable(ctx, &ip6_nd.IP6ndProxyEnableDisable{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsEnable: enable})
+	if err != nil && !enable && isGone(err) {
+		return nil
+	}
+	return Error("ip6nd_proxy_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+}
+
+// SetMTU sets the L3, IPv4, IPv6 and MPLS MTU of an interface
+// (sw_interface_set_mtu: a software setting VPP accepts for every
+// interface type; hw_interface_set_mtu needs an ethernet interface whose
+// driver can change its frame size).
+func (c *Client) SetMTU(ctx context.Context, swIfIndex, mtu uint32) error {
+	_, err := c.Interfaces.SwInterfaceSetMtu(ctx, &interfaces.SwInterfaceSetMtu{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Mtu: []uint32{mtu, mtu, mtu, mtu}})
+	return Error("sw_interface_set_mtu", fmt.Sprintf("sw_if_index %d mtu %d", swIfIndex, mtu), err)
+}
+
+func l3MTU(mtu []uint32) uint32 {
+	if len(mtu) == 0 {
+		return 0
+	}
+	return mtu[0]
+}
+
+func verb(add bool) string {
+	if add {
+		return "add"
+	}
+	return "delete"
 }
 
 func address(a netip.Addr) ip_types.Address {

@@ -46,5 +46,5 @@ func Code(err error) contracts.Code {
 // already gone, which makes deletes idempotent.
 func isGone(err error) bool {
 	return errors.Is(err, api.NO_SUCH_ENTRY) || errors.Is(err, api.INVALID_SW_IF_INDEX) ||
-		errors.Is(err, api.NO_SUCH_FIB)
+		errors.Is(err, api.INVALID_SW_IF_INDEX_2) || errors.Is(err, api.NO_SUCH_FIB)
 }

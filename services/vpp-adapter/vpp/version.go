@@ -5,8 +5,10 @@ package vpp
 
 import (
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip6_nd"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
@@ -41,5 +43,13 @@ func Messages() []api.Message {
 		&l2.SwInterfaceSetL2Bridge{}, &l2.SwInterfaceSetL2BridgeReply{},
 		&ip.IPRouteAddDel{}, &ip.IPRouteAddDelReply{},
 		&ip.IPTableAddDel{}, &ip.IPTableAddDelReply{},
+		&ip.IPAddressDump{}, &ip.IPAddressDetails{},
+		&interfaces.CreateLoopback{}, &interfaces.CreateLoopbackReply{},
+		&interfaces.DeleteLoopback{}, &interfaces.DeleteLoopbackReply{},
+		&interfaces.SwInterfaceSetUnnumbered{}, &interfaces.SwInterfaceSetUnnumberedReply{},
+		&interfaces.SwInterfaceSetMtu{}, &interfaces.SwInterfaceSetMtuReply{},
+		&arp.ProxyArpAddDel{}, &arp.ProxyArpAddDelReply{},
+		&arp.ProxyArpIntfcEnableDisable{}, &arp.ProxyArpIntfcEnableDisableReply{},
+		&ip6_nd.IP6ndProxyEnableDisable{}, &ip6_nd.IP6ndProxyEnableDisableReply{},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,9 +17,12 @@ import (
 	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/adapter/mock"
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip6_nd"
+	"go.fd.io/govpp/binapi/ip_types"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
@@ -44,6 +48,9 @@ type Interface struct {
 	Addresses          []string
 	MemifSocket        uint32
 	MemifID            uint32
+	MTU                uint32
+	UnnumberedTo       uint32 // sw_if_index whose addresses it uses; 0: none
+	ProxyARP, NDProxy  bool
 }
 
 // BD is a bridge domain in the fake VPP.
@@ -70,7 +77,9 @@ type FakeVPP struct {
 	BDs       map[uint32]*BD
 	Routes    map[string]bool // "table prefix via sw_if_index"
 	Tables    map[string]bool // "table/ip6"
+	Proxies   map[string]bool // proxy ARP ranges, "table low-high"
 	vhostNext int
+	loopNext  int
 }
 
 var _ adapter.VppAPI = (*FakeVPP)(nil)
@@ -94,7 +103,8 @@ func (f *FakeVPP) resetLocked() {
 	f.BDs = map[uint32]*BD{}
 	f.Routes = map[string]bool{}
 	f.Tables = map[string]bool{}
-	f.vhostNext = 0
+	f.Proxies = map[string]bool{}
+	f.vhostNext, f.loopNext = 0, 0
 }
 
 // Restart makes the fake behave like a VPP that was restarted: all
@@ -179,6 +189,18 @@ func (f *FakeVPP) State() (sockets []string, bds []string, routes []string) {
 	sort.Strings(bds)
 	sort.Strings(routes)
 	return sockets, bds, routes
+}
+
+// ProxyRanges returns the proxy ARP ranges, sorted.
+func (f *FakeVPP) ProxyRanges() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for r := range f.Proxies {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SetMsgCallback keeps govpp's callback so the fake can send several
@@ -327,7 +349,7 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 			}
 			i := f.Ifs[idx]
 			out = append(out, &interfaces.SwInterfaceDetails{SwIfIndex: interface_types.InterfaceIndex(idx),
-				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag})
+				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag, Mtu: []uint32{i.MTU, i.MTU, i.MTU, i.MTU}})
 		}
 		return out
 	case *interfaces.SwInterfaceTagAddDel:
@@ -352,16 +374,91 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 		if !ok {
 			return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
 		}
-		a := m.Prefix.String()
+		// Like VPP: no overlapping prefix on two interfaces of one table.
+		add := netip.MustParsePrefix(m.Prefix.String())
 		for idx, o := range f.Ifs {
 			for _, x := range o.Addresses {
-				if x == a && idx != uint32(m.SwIfIndex) {
+				have := netip.MustParsePrefix(x)
+				switch {
+				case idx == uint32(m.SwIfIndex) && have == add:
+					return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: int32(api.DUPLICATE_IF_ADDRESS)}}
+				case idx != uint32(m.SwIfIndex) && o.Table == i.Table && have.Overlaps(add):
 					return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: int32(api.ADDRESS_IN_USE)}}
 				}
 			}
 		}
-		i.Addresses = append(i.Addresses, a)
+		i.Addresses = append(i.Addresses, add.String())
 		return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{}}
+	case *ip.IPAddressDump:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return nil
+		}
+		var out []api.Message
+		for _, a := range i.Addresses {
+			p := netip.MustParsePrefix(a)
+			if p.Addr().Is6() != m.IsIPv6 {
+				continue
+			}
+			wp, _ := ip_types.ParseAddressWithPrefix(a)
+			out = append(out, &ip.IPAddressDetails{SwIfIndex: m.SwIfIndex, Prefix: wp})
+		}
+		return out
+	case *interfaces.CreateLoopback:
+		idx := f.newIf(&Interface{Name: fmt.Sprintf("loop%d", f.loopNext), DevType: "Loopback"})
+		f.loopNext++
+		return []api.Message{&interfaces.CreateLoopbackReply{SwIfIndex: interface_types.InterfaceIndex(idx)}}
+	case *interfaces.DeleteLoopback:
+		if i, ok := f.Ifs[uint32(m.SwIfIndex)]; !ok || i.DevType != "Loopback" {
+			return []api.Message{&interfaces.DeleteLoopbackReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		f.deleteIf(uint32(m.SwIfIndex))
+		return []api.Message{&interfaces.DeleteLoopbackReply{}}
+	case *interfaces.SwInterfaceSetUnnumbered:
+		i, ok := f.Ifs[uint32(m.UnnumberedSwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceSetUnnumberedReply{Retval: int32(api.INVALID_SW_IF_INDEX_2)}}
+		}
+		if _, ok := f.Ifs[uint32(m.SwIfIndex)]; !ok && m.IsAdd {
+			return []api.Message{&interfaces.SwInterfaceSetUnnumberedReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.UnnumberedTo = 0
+		if m.IsAdd {
+			i.UnnumberedTo = uint32(m.SwIfIndex)
+		}
+		return []api.Message{&interfaces.SwInterfaceSetUnnumberedReply{}}
+	case *interfaces.SwInterfaceSetMtu:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceSetMtuReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.MTU = m.Mtu[0]
+		return []api.Message{&interfaces.SwInterfaceSetMtuReply{}}
+	case *arp.ProxyArpAddDel:
+		key := fmt.Sprintf("table %d %s-%s", m.Proxy.TableID, m.Proxy.Low, m.Proxy.Hi)
+		if !m.IsAdd {
+			if !f.Proxies[key] {
+				return []api.Message{&arp.ProxyArpAddDelReply{Retval: int32(api.NO_SUCH_ENTRY)}}
+			}
+			delete(f.Proxies, key)
+			return []api.Message{&arp.ProxyArpAddDelReply{}}
+		}
+		f.Proxies[key] = true
+		return []api.Message{&arp.ProxyArpAddDelReply{}}
+	case *arp.ProxyArpIntfcEnableDisable:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&arp.ProxyArpIntfcEnableDisableReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.ProxyARP = m.Enable
+		return []api.Message{&arp.ProxyArpIntfcEnableDisableReply{}}
+	case *ip6_nd.IP6ndProxyEnableDisable:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&ip6_nd.IP6ndProxyEnableDisableReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.NDProxy = m.IsEnable
+		return []api.Message{&ip6_nd.IP6ndProxyEnableDisableReply{}}
 	case *interfaces.SwInterfaceSetTable:
 		if i, ok := f.Ifs[uint32(m.SwIfIndex)]; ok {
 			i.Table = m.VrfID
@@ -442,6 +539,11 @@ func (f *FakeVPP) deleteIf(idx uint32) {
 	for r := range f.Routes {
 		if strings.HasSuffix(r, suffix) {
 			delete(f.Routes, r)
+		}
+	}
+	for _, i := range f.Ifs {
+		if i.UnnumberedTo == idx {
+			i.UnnumberedTo = 0
 		}
 	}
 	delete(f.Ifs, idx)
