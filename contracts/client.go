@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 )
 
 // DefaultTimeout bounds one request when the caller sets no deadline.
@@ -161,8 +160,8 @@ func ResponseError(msg *nats.Msg) error {
 	if msg.Header == nil {
 		return nil
 	}
-	desc := msg.Header.Get(micro.ErrorHeader)
-	codeText := msg.Header.Get(micro.ErrorCodeHeader)
+	desc := msg.Header.Get(errorHeader)
+	codeText := msg.Header.Get(errorCodeHeader)
 	if desc == "" && codeText == "" {
 		return nil
 	}
@@ -173,5 +172,12 @@ func ResponseError(msg *nats.Msg) error {
 	return &Error{Code: Code(code), Message: desc}
 }
 
-// errorCodeText is how a Code travels in the micro error header.
-func errorCodeText(c Code) string { return strconv.FormatUint(uint64(c), 10) }
+// ErrorCodeText is how a Code travels in the micro error header.
+func ErrorCodeText(c Code) string { return strconv.FormatUint(uint64(c), 10) }
+
+// The headers of a nats.go micro error response, spelled out here so that
+// request-only binaries need not link the micro package.
+const (
+	errorHeader     = "Nats-Service-Error"
+	errorCodeHeader = "Nats-Service-Error-Code"
+)

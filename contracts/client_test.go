@@ -2,8 +2,6 @@ package contracts_test
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,63 +110,6 @@ func TestClientErrors(t *testing.T) {
 		assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(err))
 		assert.Contains(t, err.Error(), "127.0.0.1:1")
 	})
-}
-
-// blockingAdapter lets a test hold requests inside the adapter.
-type blockingAdapter struct {
-	*contractstest.FakeAdapter
-	release  chan struct{}
-	inFlight atomic.Int32
-	maxSeen  atomic.Int32
-}
-
-func (b *blockingAdapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
-	n := b.inFlight.Add(1)
-	defer b.inFlight.Add(-1)
-	for {
-		m := b.maxSeen.Load()
-		if n <= m || b.maxSeen.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	select {
-	case <-b.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return b.FakeAdapter.Attach(ctx, r)
-}
-
-func TestServiceParallelAcrossKeysSerialPerKey(t *testing.T) {
-	srv := natstest.Run(t)
-	a := &blockingAdapter{FakeAdapter: contractstest.NewFakeAdapter(contracts.EngineVPP), release: make(chan struct{})}
-	svc, err := contracts.AddService(connect(t, srv.ClientURL()), contracts.ServiceConfig{Node: node, Engine: contracts.EngineVPP, Version: "1.0.0"}, a)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = svc.Stop() })
-	c := contracts.NewClient(connect(t, srv.ClientURL()), node, 10*time.Second)
-
-	// Four requests: three distinct keys, one key twice.
-	ids := []string{"c1", "c2", "c3", "c1"}
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := validAttach()
-			req.Key.ContainerID = id
-			_, errs[i] = c.Attach(context.Background(), contracts.EngineVPP, &req)
-		}()
-	}
-	require.Eventually(t, func() bool { return a.inFlight.Load() == 3 }, 5*time.Second, 5*time.Millisecond,
-		"distinct keys must be handled in parallel")
-	close(a.release)
-	wg.Wait()
-	for _, err := range errs {
-		assert.NoError(t, err)
-	}
-	assert.Equal(t, int32(3), a.maxSeen.Load(), "the same key must never be handled twice at once")
-	assert.Len(t, a.Attachments(), 3)
 }
 
 func TestPublisher(t *testing.T) {

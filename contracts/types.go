@@ -122,10 +122,10 @@ type AttachRequest struct {
 
 // Attachment is an adapter's record of what it created.
 type Attachment struct {
-	Key       AttachmentKey `json:"key"`
-	Network   string        `json:"network"`
-	Engine    Engine        `json:"engine"`
-	Pod       PodRef        `json:"pod,omitempty"`
+	Key     AttachmentKey `json:"key"`
+	Network string        `json:"network"`
+	Engine  Engine        `json:"engine"`
+	Pod     PodRef        `json:"pod,omitempty"`
 	// Interface is what was made. It can differ from the request where the
 	// vswitch imposes a value (OVS-DPDK memif serves one queue per PMD
 	// thread plus one); the pod must use these values.

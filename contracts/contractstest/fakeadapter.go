@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 )
 
 // FakeAdapter keeps attachments in memory and behaves as the contracts say
@@ -39,7 +40,7 @@ func NewFakeAdapter(e contracts.Engine) *FakeAdapter {
 // Serve registers f on nc as node's adapter; stop the returned service
 // (or close nc) to take it away.
 func (f *FakeAdapter) Serve(nc *nats.Conn, node string) (micro.Service, error) {
-	return contracts.AddService(nc, contracts.ServiceConfig{Node: node, Engine: f.Engine, Version: "0.0.0-fake"}, f)
+	return service.Add(nc, service.Config{Node: node, Engine: f.Engine, Version: "0.0.0-fake"}, f)
 }
 
 // FailNext makes the next call of op return err.

@@ -562,7 +562,7 @@ func (a *Adapter) releaseMemif(n int, k contracts.AttachmentKey) {
 }
 
 // keyedMutex serializes operations on one attachment; different
-// attachments proceed in parallel. (contracts.AddService does the same for
+// attachments proceed in parallel. (contracts/service.Add does the same for
 // requests from NATS; this keeps direct callers such as tests safe.)
 type keyedMutex struct {
 	mu    sync.Mutex

@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
@@ -111,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}
 	d.reconcile(ctx, "start")
-	if d.svc, err = contracts.AddService(d.nc, contracts.ServiceConfig{
+	if d.svc, err = service.Add(d.nc, service.Config{
 		Node: cfg.Node, Engine: contracts.EngineOVSDPDK, Version: Version,
 		Description: "usrsp OVS-DPDK adapter: vhost-user and memif ports for pods",
 		OnRequest:   d.logRequest,
@@ -194,7 +195,7 @@ func (d *Daemon) vswitchdPID() int {
 	return pid
 }
 
-func (d *Daemon) logRequest(ri contracts.RequestInfo) {
+func (d *Daemon) logRequest(ri service.RequestInfo) {
 	ev := d.cfg.Log.Info()
 	if ri.Err != nil {
 		ev = d.cfg.Log.Warn().Err(ri.Err).Uint("code", uint(contracts.CodeOf(ri.Err)))

@@ -11,6 +11,7 @@ import (
 	"go.fd.io/govpp/api"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -32,8 +33,8 @@ func TestHealthAndMetrics(t *testing.T) {
 
 	_, err := h.a.Attach(ctx(t), memifBridge(4))
 	require.NoError(t, err)
-	h.a.OnRequest(contracts.RequestInfo{Op: contracts.OpAttach, Key: &key})
-	h.a.OnRequest(contracts.RequestInfo{Op: contracts.OpAttach, Key: &key, Err: contracts.Errorf(contracts.CodeVswitch, "x")})
+	h.a.OnRequest(service.RequestInfo{Op: contracts.OpAttach, Key: &key})
+	h.a.OnRequest(service.RequestInfo{Op: contracts.OpAttach, Key: &key, Err: contracts.Errorf(contracts.CodeVswitch, "x")})
 	_, body := get(t, srv, "/metrics")
 	for _, want := range []string{
 		`usrsp_vpp_adapter_request_duration_seconds_count{op="attach"} 2`,

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 )
 
 // Metrics are the adapter's Prometheus metrics, on their own registry.
@@ -53,7 +54,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observe records one served request.
-func (m *Metrics) Observe(info contracts.RequestInfo) {
+func (m *Metrics) Observe(info service.RequestInfo) {
 	if m == nil {
 		return
 	}

@@ -4,12 +4,13 @@ import (
 	"net/http"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/vpp-adapter/vpp"
 )
 
 // OnRequest logs, measures and publishes one served request; it is the
-// contracts.ServiceConfig.OnRequest hook.
-func (a *Adapter) OnRequest(info contracts.RequestInfo) {
+// service.Config.OnRequest hook.
+func (a *Adapter) OnRequest(info service.RequestInfo) {
 	a.cfg.Metrics.Observe(info)
 	l := a.cfg.Log.With().Str("subject", info.Subject).
 		Str("op", string(info.Op)).Dur("duration", info.Duration).Logger()
@@ -56,8 +57,8 @@ func (a *Adapter) HealthHandler() http.Handler {
 
 // ServiceConfig is the micro service configuration of the adapter on node:
 // its version and metadata name the VPP release it is built for.
-func (a *Adapter) ServiceConfig(node string) contracts.ServiceConfig {
-	return contracts.ServiceConfig{
+func (a *Adapter) ServiceConfig(node string) service.Config {
+	return service.Config{
 		Node: node, Engine: contracts.EngineVPP, Version: Version,
 		Description: "usrsp VPP adapter (memif, vhost-user) for VPP " + vpp.BuiltFor,
 		Metadata:    map[string]string{"vpp-version": vpp.BuiltFor},

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/libs/natstest"
 )
 
@@ -22,7 +23,7 @@ func TestRoundTripOverNATS(t *testing.T) {
 	nc, err := nats.Connect(srv.ClientURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	svc, err := contracts.AddService(nc, h.a.ServiceConfig("node-1.example"), h.a)
+	svc, err := service.Add(nc, h.a.ServiceConfig("node-1.example"), h.a)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 

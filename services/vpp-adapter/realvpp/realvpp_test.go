@@ -19,6 +19,7 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/libs/natstest"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/store"
@@ -61,7 +62,7 @@ func startStack(t *testing.T) *stack {
 	require.NoError(t, err)
 	a := adapter.New(adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger(),
 		Events: contracts.NewPublisher(nc, node, contracts.EngineVPP), Metrics: adapter.NewMetrics()})
-	svc, err := contracts.AddService(nc, a.ServiceConfig(node), a)
+	svc, err := service.Add(nc, a.ServiceConfig(node), a)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 

@@ -19,6 +19,7 @@ import (
 	"go.fd.io/govpp/adapter/socketclient"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/store"
 	"usrsp.dev/services/vpp-adapter/vpp"
@@ -70,7 +71,7 @@ func run() error {
 		Events: contracts.NewPublisher(nc, *node, contracts.EngineVPP)})
 	svcCfg := a.ServiceConfig(*node)
 	svcCfg.Metadata["vpp-api-socket"] = *apiSock
-	svc, err := contracts.AddService(nc, svcCfg, a)
+	svc, err := service.Add(nc, svcCfg, a)
 	if err != nil {
 		return fmt.Errorf("register NATS micro service: %w", err)
 	}

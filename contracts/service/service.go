@@ -1,41 +1,33 @@
-package contracts
+// Package service puts a contracts.Adapter on NATS as a nats.go micro
+// service. It is separate from contracts so that cni-entry, a short-lived
+// binary that only sends requests, does not link (and initialize) micro.
+package service
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-)
 
-// Adapter is what an engine adapter implements; AddService puts it on NATS.
-// Methods return *Error values to choose the code; any other error is
-// CodeInternal.
-type Adapter interface {
-	Attach(context.Context, *AttachRequest) (*AttachResponse, error)
-	Detach(context.Context, *DetachRequest) (*DetachResponse, error)
-	Check(context.Context, *CheckRequest) (*CheckResponse, error)
-	List(context.Context, *ListRequest) (*ListResponse, error)
-	GC(context.Context, *GCRequest) (*GCResponse, error)
-	Status(context.Context, *StatusRequest) (*StatusResponse, error)
-}
+	"usrsp.dev/contracts"
+)
 
 // RequestInfo describes one handled request, for the adapter's logs and
 // metrics (contracts itself does not log).
 type RequestInfo struct {
-	Op       Op
+	Op       contracts.Op
 	Subject  string
-	Key      *AttachmentKey // nil for list, gc, status
+	Key      *contracts.AttachmentKey // nil for list, gc, status
 	Duration time.Duration
 	Err      error
 }
 
-// ServiceConfig configures AddService.
-type ServiceConfig struct {
+// Config configures Add.
+type Config struct {
 	Node        string
-	Engine      Engine
+	Engine      contracts.Engine
 	Version     string            // adapter version (semver)
 	Description string            // shown by $SRV.INFO
 	Metadata    map[string]string // e.g. the vswitch version built for
@@ -47,29 +39,29 @@ type ServiceConfig struct {
 	OnRequest func(RequestInfo)
 }
 
-// AddService registers a as the micro service of cfg.Engine on cfg.Node:
-// one endpoint per Op under ServicePrefix. micro delivers an endpoint's
+// Add registers a as the micro service of cfg.Engine on cfg.Node:
+// one endpoint per contracts.Op under contracts.ServicePrefix. micro delivers an endpoint's
 // requests one at a time, so each request runs in its own goroutine (at
-// most MaxInFlight); requests for the same AttachmentKey are serialized,
+// most MaxInFlight); requests for the same contracts.AttachmentKey are serialized,
 // different keys proceed in parallel. Micro's own stats only see the
 // dispatch, so per-endpoint request/error counts are in the stats "data".
-func AddService(nc *nats.Conn, cfg ServiceConfig, a Adapter) (micro.Service, error) {
+func Add(nc *nats.Conn, cfg Config, a contracts.Adapter) (micro.Service, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 64
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
-	d := &dispatcher{cfg: cfg, a: a, sem: make(chan struct{}, cfg.MaxInFlight), counts: map[Op]*opCounts{}}
-	for _, op := range Ops {
+	d := &dispatcher{cfg: cfg, a: a, sem: make(chan struct{}, cfg.MaxInFlight), counts: map[contracts.Op]*opCounts{}}
+	for _, op := range contracts.Ops {
 		d.counts[op] = &opCounts{}
 	}
-	meta := map[string]string{"engine": string(cfg.Engine), "node": cfg.Node, "api": APIVersion}
+	meta := map[string]string{"engine": string(cfg.Engine), "node": cfg.Node, "api": contracts.APIVersion}
 	for k, v := range cfg.Metadata {
 		meta[k] = v
 	}
 	svc, err := micro.AddService(nc, micro.Config{
-		Name:         ServiceName(cfg.Engine),
+		Name:         contracts.ServiceName(cfg.Engine),
 		Version:      cfg.Version,
 		Description:  cfg.Description,
 		Metadata:     meta,
@@ -78,8 +70,8 @@ func AddService(nc *nats.Conn, cfg ServiceConfig, a Adapter) (micro.Service, err
 	if err != nil {
 		return nil, err
 	}
-	group := svc.AddGroup(ServicePrefix(cfg.Node, cfg.Engine))
-	for _, op := range Ops {
+	group := svc.AddGroup(contracts.ServicePrefix(cfg.Node, cfg.Engine))
+	for _, op := range contracts.Ops {
 		if err := group.AddEndpoint(string(op), d.handler(op)); err != nil {
 			_ = svc.Stop()
 			return nil, err
@@ -95,23 +87,23 @@ type opCounts struct {
 }
 
 type dispatcher struct {
-	cfg ServiceConfig
-	a   Adapter
+	cfg Config
+	a   contracts.Adapter
 	sem chan struct{}
 
 	mu     sync.Mutex
-	counts map[Op]*opCounts
+	counts map[contracts.Op]*opCounts
 	keys   keyedMutex
 }
 
 func (d *dispatcher) stats(ep *micro.Endpoint) any {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := *d.counts[Op(ep.Name)]
+	c := *d.counts[contracts.Op(ep.Name)]
 	return c
 }
 
-func (d *dispatcher) handler(op Op) micro.HandlerFunc {
+func (d *dispatcher) handler(op contracts.Op) micro.HandlerFunc {
 	return func(req micro.Request) {
 		d.sem <- struct{}{}
 		go func() {
@@ -121,14 +113,14 @@ func (d *dispatcher) handler(op Op) micro.HandlerFunc {
 	}
 }
 
-func (d *dispatcher) serve(op Op, req micro.Request) {
+func (d *dispatcher) serve(op contracts.Op, req micro.Request) {
 	start := time.Now()
 	key, resp, err := d.decodeAndCall(op, req.Data())
 	if err == nil {
 		err = req.RespondJSON(resp)
 	} else {
-		code := CodeOf(err)
-		_ = req.Error(errorCodeText(code), err.Error(), nil)
+		code := contracts.CodeOf(err)
+		_ = req.Error(contracts.ErrorCodeText(code), err.Error(), nil)
 	}
 	d.mu.Lock()
 	c := d.counts[op]
@@ -145,63 +137,63 @@ func (d *dispatcher) serve(op Op, req micro.Request) {
 
 // decodeAndCall decodes the request of op, serializes keyed ops and calls
 // the adapter.
-func (d *dispatcher) decodeAndCall(op Op, data []byte) (*AttachmentKey, any, error) {
+func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.AttachmentKey, any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.RequestTimeout)
 	defer cancel()
 	switch op {
-	case OpAttach:
-		r, err := DecodeAttachRequest(data)
+	case contracts.OpAttach:
+		r, err := contracts.DecodeAttachRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer d.keys.lock(r.Key)()
 		resp, err := d.a.Attach(ctx, r)
 		return &r.Key, resp, err
-	case OpDetach:
-		r, err := DecodeDetachRequest(data)
+	case contracts.OpDetach:
+		r, err := contracts.DecodeDetachRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer d.keys.lock(r.Key)()
 		resp, err := d.a.Detach(ctx, r)
 		return &r.Key, resp, err
-	case OpCheck:
-		r, err := DecodeCheckRequest(data)
+	case contracts.OpCheck:
+		r, err := contracts.DecodeCheckRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer d.keys.lock(r.Key)()
 		resp, err := d.a.Check(ctx, r)
 		return &r.Key, resp, err
-	case OpList:
-		r, err := DecodeListRequest(data)
+	case contracts.OpList:
+		r, err := contracts.DecodeListRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		resp, err := d.a.List(ctx, r)
 		return nil, resp, err
-	case OpGC:
-		r, err := DecodeGCRequest(data)
+	case contracts.OpGC:
+		r, err := contracts.DecodeGCRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		resp, err := d.a.GC(ctx, r)
 		return nil, resp, err
-	case OpStatus:
-		r, err := DecodeStatusRequest(data)
+	case contracts.OpStatus:
+		r, err := contracts.DecodeStatusRequest(data)
 		if err != nil {
 			return nil, nil, err
 		}
 		resp, err := d.a.Status(ctx, r)
 		return nil, resp, err
 	}
-	return nil, nil, Errorf(CodeInternal, "no handler for %s", op)
+	return nil, nil, contracts.Errorf(contracts.CodeInternal, "no handler for %s", op)
 }
 
-// keyedMutex serializes work per AttachmentKey and forgets idle keys.
+// keyedMutex serializes work per contracts.AttachmentKey and forgets idle keys.
 type keyedMutex struct {
 	mu    sync.Mutex
-	locks map[AttachmentKey]*keyLock
+	locks map[contracts.AttachmentKey]*keyLock
 }
 
 type keyLock struct {
@@ -210,10 +202,10 @@ type keyLock struct {
 }
 
 // lock locks k and returns its unlock.
-func (m *keyedMutex) lock(k AttachmentKey) func() {
+func (m *keyedMutex) lock(k contracts.AttachmentKey) func() {
 	m.mu.Lock()
 	if m.locks == nil {
-		m.locks = map[AttachmentKey]*keyLock{}
+		m.locks = map[contracts.AttachmentKey]*keyLock{}
 	}
 	l := m.locks[k]
 	if l == nil {
@@ -231,31 +223,4 @@ func (m *keyedMutex) lock(k AttachmentKey) func() {
 		}
 		m.mu.Unlock()
 	}
-}
-
-// Publisher publishes adapter events on their subjects.
-type Publisher struct {
-	nc     *nats.Conn
-	node   string
-	engine Engine
-}
-
-// NewPublisher returns a Publisher for one adapter.
-func NewPublisher(nc *nats.Conn, node string, e Engine) *Publisher {
-	return &Publisher{nc: nc, node: node, engine: e}
-}
-
-// Publish sends ev (filling node, engine and time). Events are best effort:
-// tracing must never fail an attachment, so the error is only returned for
-// the caller to log.
-func (p *Publisher) Publish(ev Event) error {
-	ev.Node, ev.Engine = p.node, p.engine
-	if ev.Time.IsZero() {
-		ev.Time = time.Now().UTC()
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	return p.nc.Publish(EventSubject(p.node, p.engine, ev.Kind), b)
 }
