@@ -33,6 +33,14 @@ deps: ## install OVS-DPDK, DPDK, testpmd and hugepages (as root; skipped otherwi
 test: deps ## unit and integration tests of every module (README's test command)
 	@for m in $(MODULES); do echo "== test $${m#$(CURDIR)/}"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
+.PHONY: e2e
+e2e: deps ## end-to-end on a private OVS-DPDK: libcni -> cni-entry -> NATS -> ovs-adapter -> testpmd/pod-consumer (root)
+	cd tools && $(GO) test -tags e2e -race -count=1 -v -timeout 20m ./e2e/
+
+.PHONY: demo
+demo: deps ## README's first command: OVS-DPDK + NATS + adapter, two pods, traffic and events, then teardown (root)
+	$(GO) run ./tools/cmd/usrsp-demo
+
 .PHONY: lint
 lint: ## gofmt and go vet on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,209 @@
+//go:build e2e
+
+// Package e2e proves the whole usrsp path on this machine with real
+// packets: libcni (as Multus) → the built cni-entry → NATS → the
+// ovs-adapter process → a private OVS-DPDK → the pods' apps (dpdk-testpmd
+// and pod-consumer in network namespaces). Run as root: `make e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/libs/ovsdpdk"
+	"usrsp.dev/tools/harness"
+)
+
+const ifName = "net1"
+
+// binDir holds the binaries built once for all tests ("" when skipping).
+var binDir string
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	if skip := skipReason(); skip == "" {
+		dir, err := os.MkdirTemp("", "usrsp-e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		start := time.Now()
+		if err := harness.Build(context.Background(), "", dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("e2e: built binaries in %s\n", time.Since(start).Round(time.Millisecond))
+		binDir = dir
+	}
+	return m.Run()
+}
+
+// skipReason says why the suite cannot run here ("" if it can).
+func skipReason() string {
+	switch {
+	case os.Geteuid() != 0:
+		return "e2e needs root (hugepages, network namespaces): run `sudo make e2e`"
+	case !installed(ovsdpdk.DefaultVswitchd):
+		return ovsdpdk.DefaultVswitchd + " missing: run `make deps` (deploy/scripts/install-deps.sh)"
+	case !installed("dpdk-testpmd"):
+		return "dpdk-testpmd missing: run `make deps` (Debian package dpdk-dev)"
+	}
+	return ""
+}
+
+func installed(bin string) bool { _, err := exec.LookPath(bin); return err == nil }
+
+// node brings up a node for t and tears it down in t.Cleanup.
+func node(t *testing.T) *harness.Harness {
+	t.Helper()
+	if r := skipReason(); r != "" {
+		t.Skip(r)
+	}
+	start := time.Now()
+	h, err := harness.New(context.Background(), harness.Config{BinDir: binDir, Logf: t.Logf})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ovs-adapter log (tail):\n%s", h.AdapterLogTail(30))
+			t.Logf("ovs-vswitchd log (tail):\n%s", h.OVS.VswitchdLogTail(20))
+			b, _ := os.ReadFile(filepath.Join(h.LogDir(), "userspace.log"))
+			t.Logf("userspace log (tail):\n%s", lastLines(string(b), 20))
+		}
+		assert.NoError(t, h.Close())
+		assertNoDPDKLeftovers(t)
+	})
+	t.Logf("phase node up: %s", time.Since(start).Round(time.Millisecond))
+	return h
+}
+
+// phase runs one step of a test and logs its duration.
+func phase(t *testing.T, name string, fn func()) {
+	t.Helper()
+	start := time.Now()
+	fn()
+	t.Logf("phase %s: %s", name, time.Since(start).Round(time.Millisecond))
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// pods creates n pods and ADDs net to each (ifName), checking the result.
+func pods(t *testing.T, ctx context.Context, h *harness.Harness, net *harness.Network, n int) []*harness.Pod {
+	t.Helper()
+	var ps []*harness.Pod
+	for i := range n {
+		p, err := h.NewPod(ctx, fmt.Sprintf("pod-%c", 'a'+i))
+		require.NoError(t, err)
+		res, err := p.Add(ctx, net, ifName)
+		require.NoError(t, err)
+		require.Len(t, res.Interfaces, 1)
+		assert.Equal(t, ifName, res.Interfaces[0].Name)
+		assert.Equal(t, p.Netns(), res.Interfaces[0].Sandbox)
+		require.Len(t, res.IPs, 1)
+		require.NoError(t, p.Check(ctx, net, ifName), "CHECK right after ADD")
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// assertTraffic runs txonly in a and rxonly in b and compares every
+// counter on the way exactly.
+func assertTraffic(t *testing.T, ctx context.Context, h *harness.Harness, a, b *harness.Pod) harness.Traffic {
+	t.Helper()
+	tr, err := h.RunTraffic(ctx, a, b, ifName, time.Second)
+	require.NoError(t, err)
+	t.Logf("traffic: %s (steps: %s)", tr, strings.Join(tr.Steps, ", "))
+	require.NotZero(t, tr.Sender.TXPackets, "testpmd A sent nothing")
+	assert.Equal(t, tr.Sender.TXPackets, tr.SenderOVS.RXPackets, "OVS received from A exactly what A sent")
+	assert.Zero(t, tr.SenderOVS.RXDropped, "OVS dropped on A's port")
+	assert.Equal(t, tr.SenderOVS.RXPackets, tr.ReceiverOVS.TXPackets+tr.ReceiverOVS.TXDropped,
+		"everything OVS took from A was sent to B or counted as dropped on B's port")
+	assert.Equal(t, tr.ReceiverOVS.TXPackets, tr.Receiver.RXPackets, "B received exactly what OVS sent it")
+	assert.NotZero(t, tr.Receiver.RXPackets, "B received nothing")
+	assert.Zero(t, tr.Receiver.TXPackets, "rxonly B sent packets")
+	return tr
+}
+
+// assertGone checks that nothing of the pods' attachments of net is left:
+// OVS ports (by external_ids), pod data, sockets, links, device info,
+// host-local allocations.
+func assertGone(t *testing.T, ctx context.Context, h *harness.Harness, net *harness.Network, ps ...*harness.Pod) {
+	t.Helper()
+	owned, err := h.OwnedPorts(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, owned, "OVS ports with external_ids:usrsp-owner=%s", harness.Owner)
+	for _, p := range ps {
+		port, err := h.PortOf(ctx, p.ContainerID, ifName)
+		require.NoError(t, err)
+		assert.Empty(t, port, "OVS interface of %s", p.Name)
+		assert.Empty(t, filesIn(t, p.Dir(), func(fi os.FileInfo) bool {
+			return fi.Mode()&os.ModeSocket != 0 || strings.HasPrefix(fi.Name(), "usrsp-")
+		}), "sockets and pod data files in %s", p.Dir())
+		_, err = os.Stat(p.DeviceInfoFile(ifName))
+		assert.True(t, os.IsNotExist(err), "device info of %s: %v", p.Name, err)
+	}
+	assert.Empty(t, filesIn(t, h.LinkDir(), nil), "links in %s", h.LinkDir())
+	assert.Empty(t, ipamAllocations(t, h, net), "host-local allocations of %s", net.Name)
+}
+
+// filesIn lists the names in dir matching keep (all if nil); a missing dir
+// is empty.
+func filesIn(t *testing.T, dir string, keep func(os.FileInfo) bool) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		fi, err := e.Info()
+		require.NoError(t, err)
+		if keep == nil || keep(fi) {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// ipamAllocations are host-local's reservation files (named by IP).
+func ipamAllocations(t *testing.T, h *harness.Harness, net *harness.Network) []string {
+	return filesIn(t, filepath.Join(h.IPAMDir(), net.Name), func(fi os.FileInfo) bool {
+		return strings.Count(fi.Name(), ".") == 3 && !strings.HasPrefix(fi.Name(), "last_reserved_ip")
+	})
+}
+
+// assertNoDPDKLeftovers checks that no usrsp DPDK runtime dir is left.
+func assertNoDPDKLeftovers(t *testing.T) {
+	left, _ := filepath.Glob("/var/run/dpdk/usrsp-pod-*")
+	assert.Empty(t, left, "DPDK runtime dirs of pod apps")
+}
+
+func del(t *testing.T, ctx context.Context, net *harness.Network, ps ...*harness.Pod) {
+	t.Helper()
+	for _, p := range ps {
+		require.NoError(t, p.Del(ctx, net, ifName))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

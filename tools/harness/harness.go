@@ -1,0 +1,240 @@
+// Package harness brings up a whole usrsp node on this machine for the
+// end-to-end suite, the demo and benchmarks: the built binaries, a private
+// OVS-DPDK, an embedded NATS, the ovs-adapter as a separate process, and
+// "pods" (network namespaces, each with its own directory) attached through
+// the built cni-entry exactly as Multus does, through libcni.
+//
+// Everything it starts is stopped by pid and everything it creates is
+// removed by Close, also after a failure half-way.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/libs/natstest"
+	"usrsp.dev/libs/ovsdpdk"
+)
+
+// DefaultNode is the node name the adapter serves and cni-entry asks.
+const DefaultNode = "usrsp-e2e"
+
+// Config says how to bring up the node. The zero value works.
+type Config struct {
+	// Logf receives progress lines (t.Logf in tests, a printer in the demo).
+	Logf func(format string, args ...any)
+	// BinDir holds prebuilt binaries (see Build); empty: build into the
+	// harness's own directory.
+	BinDir string
+	// RepoDir is the repository root (default: the directory holding
+	// go.work above the working directory).
+	RepoDir string
+	// Node is the node name (default DefaultNode).
+	Node string
+	// AdapterLogLevel is the adapter's --log-level (default "debug").
+	AdapterLogLevel string
+}
+
+// Harness is a running node.
+type Harness struct {
+	cfg  Config
+	Dir  string // everything the harness creates on disk is under Dir
+	Bin  string // userspace, host-local, ovs-adapter, pod-consumer
+	OVS  *ovsdpdk.Instance
+	NATS *server.Server
+	NC   *nats.Conn // a client connection for the caller (events, status)
+	// Adapter is the ovs-adapter process; restart it with StartAdapter.
+	Adapter *Adapter
+
+	mu       sync.Mutex
+	cleanups []func() error // run in reverse order by Close
+	closed   bool
+}
+
+// New brings up the node: lock, binaries, private OVS-DPDK, NATS and the
+// adapter (ready). On error everything started is stopped again.
+func New(ctx context.Context, cfg Config) (h *Harness, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("harness: needs root (hugepages, network namespaces)")
+	}
+	if _, err := exec.LookPath(ovsdpdk.DefaultVswitchd); err != nil {
+		return nil, fmt.Errorf("harness: %s missing: run `make deps` (deploy/scripts/install-deps.sh)", ovsdpdk.DefaultVswitchd)
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Node == "" {
+		cfg.Node = DefaultNode
+	}
+	if cfg.AdapterLogLevel == "" {
+		cfg.AdapterLogLevel = "debug"
+	}
+	// Short: vhost-user and memif socket paths are limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "usrsp-")
+	if err != nil {
+		return nil, err
+	}
+	h = &Harness{cfg: cfg, Dir: dir, Bin: cfg.BinDir}
+	h.onClose(func() error { return os.RemoveAll(dir) })
+	success := false
+	defer func() {
+		if !success {
+			err = errors.Join(err, h.Close())
+		}
+	}()
+	for _, d := range []string{h.SharedDir(), h.LinkDir(), h.PodMountPath(), h.IPAMDir(), h.CacheDir(), h.LogDir(), h.StateDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := h.step("waiting for the OVS-DPDK lock "+LockFile, func() error { return h.lock(ctx) }); err != nil {
+		return nil, err
+	}
+	if h.Bin == "" {
+		h.Bin = filepath.Join(dir, "bin")
+		if err := h.step("building userspace, host-local, ovs-adapter, pod-consumer", func() error {
+			return Build(ctx, cfg.RepoDir, h.Bin)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.step("starting private OVS-DPDK", func() error {
+		inst, err := ovsdpdk.Start(ctx, ovsdpdk.Config{Dir: filepath.Join(dir, "ovs")})
+		if err != nil {
+			return err
+		}
+		h.OVS = inst
+		h.onClose(inst.Stop)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := h.step("starting embedded NATS", func() error {
+		srv, err := natstest.Start(nil)
+		if err != nil {
+			return err
+		}
+		h.NATS = srv
+		h.onClose(func() error { srv.Shutdown(); srv.WaitForShutdown(); return nil })
+		nc, err := nats.Connect(srv.ClientURL(), nats.Name("usrsp-harness"))
+		if err != nil {
+			return err
+		}
+		h.NC = nc
+		h.onClose(func() error { nc.Close(); return nil })
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := h.StartAdapter(ctx); err != nil {
+		return nil, err
+	}
+	success = true
+	return h, nil
+}
+
+// Logf prints a progress line.
+func (h *Harness) Logf(format string, args ...any) { h.cfg.Logf(format, args...) }
+
+// step logs "==> what ... ok (1.2s)" around fn.
+func (h *Harness) step(what string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	if err != nil {
+		h.Logf("==> %s ... FAILED (%s): %v", what, since(start), err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	h.Logf("==> %s ... ok (%s)", what, since(start))
+	return nil
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+
+// Node is the node name in the NATS subjects.
+func (h *Harness) Node() string { return h.cfg.Node }
+
+// Client is a contracts client on the harness's NATS connection.
+func (h *Harness) Client() *contracts.Client {
+	return contracts.NewClient(h.NC, h.cfg.Node, 3*time.Second)
+}
+
+// Directories under Dir.
+func (h *Harness) SharedDir() string    { return filepath.Join(h.Dir, "shared") }
+func (h *Harness) LinkDir() string      { return filepath.Join(h.Dir, "l") }
+func (h *Harness) PodMountPath() string { return filepath.Join(h.Dir, "pm") }
+func (h *Harness) IPAMDir() string      { return filepath.Join(h.Dir, "ipam") }
+func (h *Harness) CacheDir() string     { return filepath.Join(h.Dir, "cache") }
+func (h *Harness) LogDir() string       { return filepath.Join(h.Dir, "log") }
+func (h *Harness) StateDir() string     { return filepath.Join(h.Dir, "state") }
+
+// onClose registers a cleanup; Close runs them last-registered first.
+func (h *Harness) onClose(fn func() error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cleanups = append(h.cleanups, fn)
+}
+
+// Close stops everything the harness started (by pid) and removes
+// everything it created: pods' processes, network namespaces and files, the
+// adapter, NATS, OVS-DPDK (and its /var/run/dpdk prefix), the directory,
+// and the lock. Safe to call twice.
+func (h *Harness) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	cleanups := h.cleanups
+	h.cleanups = nil
+	h.mu.Unlock()
+	var errs []error
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		errs = append(errs, cleanups[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// LockFile serializes private OVS-DPDK instances on this machine; the same
+// file as libs/ovsdpdk/ovsdpdktest's lock (one instance takes all 128
+// hugepages).
+const LockFile = "/tmp/usrsp-ovsdpdktest.lock"
+
+func (h *Harness) lock(ctx context.Context) error {
+	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	// flock has no timeout; try without blocking so Ctrl-C still works.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			h.onClose(f.Close) // registered early, so released after OVS stopped
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return fmt.Errorf("lock %s: %w", LockFile, err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
