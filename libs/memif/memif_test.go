@@ -471,3 +471,27 @@ func FuzzDecodeMsg(f *testing.F) {
 		}
 	})
 }
+
+func TestWaitAny(t *testing.T) {
+	srv, cli := pair(t, Config{ID: 1, NumQueuePairs: 3}, Config{ID: 1, NumQueuePairs: 3})
+	rxs := make([]*RxQueue, 3)
+	for i := range rxs {
+		_, rxs[i] = queues2(t, cli, i)
+	}
+	for _, qid := range []int{2, 0, 1} {
+		t.Run(fmt.Sprintf("queue %d", qid), func(t *testing.T) {
+			tx, _ := queues2(t, srv, qid)
+			done := make(chan error, 1)
+			go func() { done <- WaitAny(testCtx(t), rxs...) }()
+			require.NoError(t, tx.WritePacket(makePacket(qid, 64)))
+			require.NoError(t, <-done)
+			n, err := rxs[qid].ReadPacket(make([]byte, 2048))
+			require.NoError(t, err)
+			require.Equal(t, 64, n)
+		})
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	require.ErrorIs(t, WaitAny(ctx, rxs...), context.Canceled)
+	require.ErrorIs(t, WaitAny(ctx), context.Canceled)
+}

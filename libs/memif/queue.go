@@ -384,3 +384,28 @@ func waitEvent(ctx context.Context, evt *os.File) error {
 	_, err := evt.Read(b[:])
 	return err
 }
+
+// WaitAny blocks until one of queues has a packet, its connection goes away
+// (ErrDisconnected) or ctx ends. Peers such as OVS-DPDK transmit on a queue
+// per thread, so a receiver of several queues must not watch only one.
+func WaitAny(ctx context.Context, queues ...*RxQueue) error {
+	switch len(queues) {
+	case 0:
+		<-ctx.Done()
+		return ctx.Err()
+	case 1:
+		return queues[0].Wait(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, len(queues))
+	for _, q := range queues {
+		go func() { done <- q.Wait(ctx) }()
+	}
+	err := <-done
+	cancel()
+	for range len(queues) - 1 { // the others return once ctx is cancelled
+		<-done
+	}
+	return err
+}

@@ -20,10 +20,6 @@ type MemifPort struct {
 
 var _ Port = MemifPort{}
 
-// pollWait bounds one wait on queue 0 when there are several receive queues,
-// so frames on the others are noticed too.
-const pollWait = 5 * time.Millisecond
-
 // ReadFrame implements Port. While the interface is down it waits for it to
 // come (back) up.
 func (p MemifPort) ReadFrame(ctx context.Context, buf []byte) (int, error) {
@@ -35,6 +31,7 @@ func (p MemifPort) ReadFrame(ctx context.Context, buf []byte) (int, error) {
 			}
 			continue
 		}
+		rxs := make([]*memif.RxQueue, 0, n)
 		for i := range n {
 			rx, err := p.Ifc.RxQueue(i)
 			if err != nil {
@@ -47,17 +44,12 @@ func (p MemifPort) ReadFrame(ctx context.Context, buf []byte) (int, error) {
 			case errors.Is(err, memif.ErrShortBuffer):
 				return 0, fmt.Errorf("memif queue %d: frame larger than %d bytes: %w", i, len(buf), err)
 			}
+			rxs = append(rxs, rx)
 		}
-		rx, err := p.Ifc.RxQueue(0)
-		if err != nil {
+		if len(rxs) < n {
 			continue
 		}
-		wctx, cancel := ctx, context.CancelFunc(func() {})
-		if n > 1 {
-			wctx, cancel = context.WithTimeout(ctx, pollWait)
-		}
-		err = rx.Wait(wctx)
-		cancel()
+		err := memif.WaitAny(ctx, rxs...)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
