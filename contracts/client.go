@@ -160,8 +160,8 @@ func ResponseError(msg *nats.Msg) error {
 	if msg.Header == nil {
 		return nil
 	}
-	desc := msg.Header.Get(errorHeader)
-	codeText := msg.Header.Get(errorCodeHeader)
+	desc := msg.Header.Get(ErrorHeader)
+	codeText := msg.Header.Get(ErrorCodeHeader)
 	if desc == "" && codeText == "" {
 		return nil
 	}
@@ -178,6 +178,6 @@ func ErrorCodeText(c Code) string { return strconv.FormatUint(uint64(c), 10) }
 // The headers of a nats.go micro error response, spelled out here so that
 // request-only binaries need not link the micro package.
 const (
-	errorHeader     = "Nats-Service-Error"
-	errorCodeHeader = "Nats-Service-Error-Code"
+	ErrorHeader     = "Nats-Service-Error"
+	ErrorCodeHeader = "Nats-Service-Error-Code"
 )

@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -52,7 +53,7 @@ func Add(nc *nats.Conn, cfg Config, a contracts.Adapter) (micro.Service, error) 
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
-	d := &dispatcher{cfg: cfg, a: a, sem: make(chan struct{}, cfg.MaxInFlight), counts: map[contracts.Op]*opCounts{}}
+	d := &dispatcher{nc: nc, cfg: cfg, a: a, sem: make(chan struct{}, cfg.MaxInFlight), counts: map[contracts.Op]*opCounts{}}
 	for _, op := range contracts.Ops {
 		d.counts[op] = &opCounts{}
 	}
@@ -87,6 +88,7 @@ type opCounts struct {
 }
 
 type dispatcher struct {
+	nc  *nats.Conn
 	cfg Config
 	a   contracts.Adapter
 	sem chan struct{}
@@ -117,10 +119,10 @@ func (d *dispatcher) serve(op contracts.Op, req micro.Request) {
 	start := time.Now()
 	key, resp, err := d.decodeAndCall(op, req.Data())
 	if err == nil {
-		err = req.RespondJSON(resp)
-	} else {
-		code := contracts.CodeOf(err)
-		_ = req.Error(contracts.ErrorCodeText(code), err.Error(), nil)
+		err = d.respond(req.Reply(), resp)
+	}
+	if err != nil {
+		d.respondError(req.Reply(), err)
 	}
 	d.mu.Lock()
 	c := d.counts[op]
@@ -133,6 +135,30 @@ func (d *dispatcher) serve(op contracts.Op, req micro.Request) {
 	if d.cfg.OnRequest != nil {
 		d.cfg.OnRequest(RequestInfo{Op: op, Subject: req.Subject(), Key: key, Duration: time.Since(start), Err: err})
 	}
+}
+
+// respond and respondError publish the reply themselves: micro's
+// Request.Respond would write into the request while micro's own goroutine
+// reads it after the hand-off. The wire format is micro's.
+func (d *dispatcher) respond(reply string, resp any) error {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return contracts.Errorf(contracts.CodeInternal, "encode response: %v", err)
+	}
+	if reply == "" {
+		return nil
+	}
+	return d.nc.Publish(reply, b)
+}
+
+func (d *dispatcher) respondError(reply string, err error) {
+	if reply == "" {
+		return
+	}
+	msg := nats.NewMsg(reply)
+	msg.Header.Set(contracts.ErrorHeader, err.Error())
+	msg.Header.Set(contracts.ErrorCodeHeader, contracts.ErrorCodeText(contracts.CodeOf(err)))
+	_ = d.nc.PublishMsg(msg)
 }
 
 // decodeAndCall decodes the request of op, serializes keyed ops and calls
