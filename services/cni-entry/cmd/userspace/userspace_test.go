@@ -611,3 +611,93 @@ func TestErrorsAreCNIErrors(t *testing.T) {
 	assert.Equal(t, uint(7), cniErr.Code)
 	assert.Contains(t, cniErr.Msg, "podVolume and sharedDir are exclusive")
 }
+
+// TestAbstractSocket runs ADD, CHECK, DEL and DEL again for a memif on an
+// abstract socket in the pod's network namespace: the adapter gets the
+// netns and no host path, the pod data (still in the pod's directory) and
+// device info say "@<name>", and no link is made even with podVolume.
+func TestAbstractSocket(t *testing.T) {
+	host := map[string]any{
+		"engine": "vpp", "iftype": "memif", "netType": "bridge", "bridge": map[string]any{"bridgeId": 4},
+		"memif": map[string]any{"role": "master", "mode": "ethernet", "socketType": "abstract"},
+	}
+	const podSocket = "@memif-net1.sock"
+	tests := []struct {
+		name  string
+		setup func(e *env) (patch map[string]any, podDir string)
+		ours  bool // the pod directory is cni-entry's, removed by DEL
+	}{
+		{"sharedDir", func(e *env) (map[string]any, string) {
+			return map[string]any{"host": host}, filepath.Join(e.sharedDir(), podUID)
+		}, true},
+		{"podVolume", func(e *env) (map[string]any, string) {
+			kubelet := filepath.Join(e.root, "kubelet")
+			emptyDir := filepath.Join(kubelet, "pods", podUID, "volumes", "kubernetes.io~empty-dir", "sockets")
+			require.NoError(e.t, os.MkdirAll(emptyDir, 0o750), "kubelet makes the emptyDir")
+			return map[string]any{"host": host, "sharedDir": nil, "podVolume": "sockets", "kubeletDir": kubelet}, emptyDir
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			patch, podDir := tt.setup(e)
+			list := e.confList("1.1.0", patch)
+			id := newContainerID(t)
+			rt := e.rt(id, "net1", podUID)
+
+			res, err := e.cni.AddNetworkList(ctx, list, rt)
+			require.NoError(t, err)
+			r, err := current.NewResultFromResult(res)
+			require.NoError(t, err)
+			assert.Equal(t, podSocket, r.Interfaces[0].SocketPath)
+
+			atts := e.fake.Attachments()
+			require.Len(t, atts, 1)
+			assert.Empty(t, atts[0].Interface.SocketPath, "no host socket path")
+			assert.Equal(t, netns, atts[0].Interface.Memif.Netns)
+			assert.Equal(t, "memif-net1.sock", atts[0].Interface.Memif.SocketFile)
+
+			data, err := contracts.DecodePodData(readFile(t, filepath.Join(podDir, contracts.PodDataFileName("net1"))))
+			require.NoError(t, err)
+			assert.Equal(t, podSocket, data.Interface.SocketPath)
+			assert.Equal(t, "slave", data.Interface.Memif.Role)
+			var devInfo contracts.DeviceInfo
+			require.NoError(t, json.Unmarshal(readFile(t, e.devInfoFile(id, "net1")), &devInfo))
+			assert.Equal(t, podSocket, devInfo.Memif.Path)
+			assert.NoDirExists(t, e.linkDir(), "no link: there is no socket file")
+
+			require.NoError(t, e.cni.CheckNetworkList(ctx, list, rt))
+
+			require.NoError(t, e.cni.DelNetworkList(ctx, list, rt))
+			assert.Empty(t, e.fake.Attachments())
+			assert.Empty(t, e.reserved(id, "net1"))
+			assert.NoFileExists(t, filepath.Join(podDir, contracts.PodDataFileName("net1")))
+			if tt.ours {
+				assert.NoDirExists(t, podDir)
+			} else {
+				assert.DirExists(t, podDir, "kubelet's volume is not ours")
+			}
+			assert.NoFileExists(t, e.devInfoFile(id, "net1"))
+			require.NoError(t, e.cni.DelNetworkList(ctx, list, rt), "DEL twice")
+		})
+	}
+	t.Run("ovs-dpdk is rejected before any work", func(t *testing.T) {
+		e := newEnv(t)
+		id := newContainerID(t)
+		list := e.confList("1.1.0", map[string]any{"host": map[string]any{"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
+			"memif": map[string]any{"socketType": "abstract"}}})
+		_, err := e.cni.AddNetworkList(context.Background(), list, e.rt(id, "net1", podUID))
+		assert.Equal(t, uint(2), cniCode(t, err))
+		assert.ErrorContains(t, err, "host.memif.socketType")
+		assert.Empty(t, e.reserved(id, "net1"))
+		assert.Empty(t, e.fake.Calls())
+	})
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}

@@ -29,11 +29,22 @@ const (
 	DefaultBufferSize   = 2048
 )
 
+// Memif socket types (host.memif.socketType).
+const (
+	// SocketTypeFile is a unix socket file in the pod's directory.
+	SocketTypeFile = "file"
+	// SocketTypeAbstract is a Linux abstract socket that VPP creates inside
+	// the pod's network namespace: no host directory, no link, no sun_path
+	// problem. The pod sees it as "@<socketfile>".
+	SocketTypeAbstract = "abstract"
+)
+
 // Memif is a memif block of a side.
 type Memif struct {
 	Role       string `json:"role,omitempty"` // master|slave (server|client accepted)
 	Mode       string `json:"mode,omitempty"` // ethernet|ip|inject-punt
 	SocketFile string `json:"socketfile,omitempty"`
+	SocketType string `json:"socketType,omitempty"` // file|abstract
 	ID         uint32 `json:"id,omitempty"`
 	Queues     int    `json:"queues,omitempty"`
 	RingSize   int    `json:"ringSize,omitempty"`
@@ -186,6 +197,12 @@ func (c *NetConf) SocketFile() string {
 		return c.Host.Vhost.SocketFile
 	}
 	return ""
+}
+
+// AbstractSocket reports whether the memif socket is an abstract socket
+// in the pod's network namespace rather than a file.
+func (c *NetConf) AbstractSocket() bool {
+	return c.Host.Memif != nil && c.Host.Memif.SocketType == SocketTypeAbstract
 }
 
 // Timeout is the NATS timeout (dial and each request).

@@ -143,6 +143,14 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"socketfile too long", `{"host":{"memif":{"socketfile":"` + long + long + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
 		{"socket path too long even via link", `{"linkDir":"/` + long + `/` + long[:30] + `","host":{"memif":{"socketfile":"` + long[:50] + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
 		{"pod socket path too long", `{"podMountPath":"/` + long + `","host":{"memif":{"socketfile":"` + long[:50] + `.sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"abstract socket on ovs-dpdk", `{"host":{"engine":"ovs-dpdk","bridge":null,"memif":{"socketType":"abstract"}}}`, nil, 2, "host.memif.socketType"},
+		{"unknown socketType", `{"host":{"memif":{"socketType":"tcp"}}}`, nil, 7, "host.memif.socketType"},
+		{"abstract name with a character VPP stops at", `{"host":{"memif":{"socketType":"abstract","socketfile":"pod,netns_name=/x"}}}`, nil, 7, "host.memif.socketfile"},
+		{"abstract name with a space", `{"host":{"memif":{"socketType":"abstract","socketfile":"my sock"}}}`, nil, 7, "host.memif.socketfile"},
+		{"abstract name too long", `{"host":{"memif":{"socketType":"abstract","socketfile":"` + strings.Repeat("a", config.MaxAbstractNameLen+1) + `"}}}`, nil, 7, "host.memif.socketfile"},
+		{"default abstract name from an odd ifName", `{"host":{"memif":{"socketType":"abstract"}}}`, &config.Env{IfName: "net@1"}, 7, "host.memif.socketfile"},
+		{"container socketType differs", `{"host":{"memif":{"socketType":"abstract"}},"container":{"memif":{"socketType":"file"}}}`, nil, 7, "container.memif.socketType"},
+		{"container unknown socketType", `{"container":{"memif":{"socketType":"shm"}}}`, nil, 7, "container.memif.socketType"},
 		{"sharedDir relative", `{"sharedDir":"var/lib/usrsp"}`, nil, 7, "sharedDir"},
 		{"sharedDir escapes", `{"sharedDir":"/var/lib/../../etc"}`, nil, 7, "sharedDir"},
 		{"linkDir relative", `{"linkDir":"run/l"}`, nil, 7, "linkDir"},
@@ -259,6 +267,18 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		{"old verbose level", `{"logLevel":"verbose"}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, "trace", c.LogLevel)
 		}},
+		{"abstract socket on vpp", `{"host":{"memif":{"socketType":"abstract"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.True(t, c.AbstractSocket())
+			assert.Equal(t, "memif-net1.sock", c.SocketFile(), "the default name")
+			assert.Equal(t, config.SocketTypeAbstract, c.Container.Memif.SocketType, "the container side inherits it")
+		}},
+		{"abstract name may contain '/' and skips the path checks", `{"podMountPath":"/` + strings.Repeat("p", 90) + `","linkDir":"/` + strings.Repeat("l", 90) + `",` +
+			`"host":{"memif":{"socketType":"abstract","socketfile":"usrsp/` + strings.Repeat("n", config.MaxAbstractNameLen-6) + `"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Len(t, c.SocketFile(), config.MaxAbstractNameLen)
+		}},
+		{"explicit file socketType", `{"host":{"memif":{"socketType":"file"}},"container":{"memif":{"socketType":"file"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.False(t, c.AbstractSocket())
+		}},
 		{"vlan and mac", `{"host":{"bridge":{"vlanId":4094},"mac":"02:00:00:00:00:01"},"mtu":9000}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, 4094, c.Host.Bridge.VlanID)
 			assert.Equal(t, 9000, c.MTU)
@@ -277,8 +297,8 @@ func TestDefaults(t *testing.T) {
 	c, err := config.LoadNetConf([]byte(minimal), env)
 	require.NoError(t, err)
 	h, ct := c.Host.Memif, c.Container.Memif
-	assert.Equal(t, config.Memif{Role: "master", Mode: "ethernet", SocketFile: "memif-net1.sock", Queues: 1, RingSize: 1024, BufferSize: 2048}, *h)
-	assert.Equal(t, config.Memif{Role: "slave", Mode: "ethernet", SocketFile: "memif-net1.sock", Queues: 1, RingSize: 1024, BufferSize: 2048}, *ct)
+	assert.Equal(t, config.Memif{Role: "master", Mode: "ethernet", SocketFile: "memif-net1.sock", SocketType: "file", Queues: 1, RingSize: 1024, BufferSize: 2048}, *h)
+	assert.Equal(t, config.Memif{Role: "slave", Mode: "ethernet", SocketFile: "memif-net1.sock", SocketType: "file", Queues: 1, RingSize: 1024, BufferSize: 2048}, *ct)
 	assert.Equal(t, "vpp", c.Container.Engine)
 	assert.Equal(t, "memif", c.Container.IfType)
 	assert.Equal(t, "bridge", c.Container.NetType)
@@ -291,7 +311,7 @@ func TestDefaults(t *testing.T) {
 	t.Run("container follows a non-default host", func(t *testing.T) {
 		c, err := config.LoadNetConf(patch(t, minimal, `{"host":{"memif":{"role":"slave","mode":"ip","queues":4,"ringSize":4096,"id":3,"secret":"s"}}}`), env)
 		require.NoError(t, err)
-		assert.Equal(t, config.Memif{Role: "master", Mode: "ip", SocketFile: "memif-net1.sock", ID: 3, Queues: 4, RingSize: 4096, BufferSize: 2048, Secret: "s"}, *c.Container.Memif)
+		assert.Equal(t, config.Memif{Role: "master", Mode: "ip", SocketFile: "memif-net1.sock", SocketType: "file", ID: 3, Queues: 4, RingSize: 4096, BufferSize: 2048, Secret: "s"}, *c.Container.Memif)
 	})
 	t.Run("vhost queues follow", func(t *testing.T) {
 		c, err := config.LoadNetConf(patch(t, minimal, `{"host":{"iftype":"vhostuser","vhost":{"queues":2,"socketfile":"vh.sock"}}}`), env)

@@ -17,6 +17,8 @@ func FuzzLoadNetConf(f *testing.F) {
 		`{}`, `[]`, `null`, `{"name":"n","host":{}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":"x"}}}`,
 		`{"name":"n","podVolume":"v","host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"none"}}`,
+		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketType":"abstract","socketfile":"usrsp/m"}}}`,
+		`{"name":"n","host":{"engine":"ovs-dpdk","iftype":"memif","netType":"none","memif":{"socketType":"abstract"}}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketfile":"../x"}},"prevResult":{"cniVersion":"1.0.0"}}`,
 	} {
 		f.Add([]byte(seed), "net1", "K8S_POD_UID=abc")
@@ -32,6 +34,9 @@ func FuzzLoadNetConf(f *testing.F) {
 		}
 		if c.Host.Engine == "" || c.Container.IfType != c.Host.IfType || c.Timeout() <= 0 {
 			t.Fatalf("accepted an inconsistent config: %+v", c)
+		}
+		if c.AbstractSocket() && (c.Host.Engine != "vpp" || c.Container.Memif.SocketType != config.SocketTypeAbstract) {
+			t.Fatalf("accepted an abstract socket the container side or engine cannot use: %+v", c)
 		}
 	})
 }

@@ -15,18 +15,22 @@ import (
 
 // Limits checked by validation.
 const (
-	MaxQueues          = 64
-	MinRingSize        = 1 << 1
-	MaxRingSize        = 1 << 15
-	MinBufferSize      = 128
-	MaxBufferSize      = 65535
-	MaxMemifSecret     = 24 // libmemif's limit
-	MinMTU             = 68 // IPv4 minimum
-	MaxMTU             = 65535
-	MinNATSTimeout     = 100 * time.Millisecond
-	MaxNATSTimeout     = time.Minute
-	LinkNameLen        = 12 // hex characters of the per-attachment link name
-	MaxSocketFileLen   = 64
+	MaxQueues        = 64
+	MinRingSize      = 1 << 1
+	MaxRingSize      = 1 << 15
+	MinBufferSize    = 128
+	MaxBufferSize    = 65535
+	MaxMemifSecret   = 24 // libmemif's limit
+	MinMTU           = 68 // IPv4 minimum
+	MaxMTU           = 65535
+	MinNATSTimeout   = 100 * time.Millisecond
+	MaxNATSTimeout   = time.Minute
+	LinkNameLen      = 12 // hex characters of the per-attachment link name
+	MaxSocketFileLen = 64
+	// MaxAbstractNameLen bounds an abstract socket name: sun_path is 108
+	// bytes, the first is the NUL that marks the abstract namespace, and
+	// VPP keeps a terminating NUL (vpp-adapter accepts the same length).
+	MaxAbstractNameLen = contracts.MaxSocketPathLen - 1
 	maxVPPBridgeDomain = 1<<32 - 2 // VPP reserves 0 and ~0
 )
 
@@ -154,11 +158,17 @@ func normalizeHost(c *NetConf, ifName string) error {
 		m.Queues = orDefaultInt(m.Queues, DefaultQueues)
 		m.RingSize = orDefaultInt(m.RingSize, DefaultRingSize)
 		m.BufferSize = orDefaultInt(m.BufferSize, DefaultBufferSize)
+		m.SocketType = orDefault(m.SocketType, SocketTypeFile)
 		if m.SocketFile == "" && ifName != "" {
 			m.SocketFile = "memif-" + ifName + ".sock"
 		}
 		if err := checkMemif("host.memif", m); err != nil {
 			return err
+		}
+		// OVS's DPDK lives in the host network namespace: it cannot reach
+		// a socket in the pod's.
+		if m.SocketType == SocketTypeAbstract && h.Engine != string(contracts.EngineVPP) {
+			return errorf(contracts.CodeUnsupportedField, "host.memif.socketType %q is not supported with engine %s: only vpp creates sockets in the pod's network namespace", m.SocketType, h.Engine)
 		}
 	case contracts.IfTypeVhostUser:
 		if h.Vhost == nil {
@@ -305,7 +315,51 @@ func checkMemif(field string, m *Memif) error {
 	if len(m.Secret) > MaxMemifSecret {
 		return errorf(contracts.CodeInvalidConfig, "%s.secret is %d bytes, the memif limit is %d", field, len(m.Secret), MaxMemifSecret)
 	}
-	return checkSocketFile(field+".socketfile", m.SocketFile)
+	switch m.SocketType {
+	case SocketTypeFile:
+		return checkSocketFile(field+".socketfile", m.SocketFile)
+	case SocketTypeAbstract:
+		return checkAbstractName(field+".socketfile", m.SocketFile)
+	}
+	return errorf(contracts.CodeInvalidConfig, "%s.socketType %q is not file or abstract", field, m.SocketType)
+}
+
+// checkAbstractName accepts what VPP's socket parser takes as an abstract
+// socket name: it stops at anything outside [A-Za-z0-9/._-]. The name is
+// not a path, so '/' is fine and the directory limits do not apply.
+func checkAbstractName(field, name string) error {
+	if name == "" {
+		return nil // default derived per interface
+	}
+	if len(name) > MaxAbstractNameLen {
+		return errorf(contracts.CodeInvalidConfig, "%s is %d bytes, an abstract socket name has at most %d", field, len(name), MaxAbstractNameLen)
+	}
+	if !abstractNameChars(name) {
+		return errorf(contracts.CodeInvalidConfig, "%s %q: an abstract socket name may only contain A-Z a-z 0-9 / . _ -", field, name)
+	}
+	return nil
+}
+
+func abstractNameChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAbstractNetns checks CNI_NETNS for an abstract socket: VPP is
+// given "abstract:<name>,netns_name=<netns>" and its parser needs an
+// absolute path of [A-Za-z0-9/._-].
+func CheckAbstractNetns(netns string) error {
+	if netns == "" {
+		return errorf(contracts.CodeInvalidEnv, "CNI_NETNS is required: host.memif.socketType abstract puts the socket in the pod's network namespace")
+	}
+	if !filepath.IsAbs(netns) || !abstractNameChars(netns) {
+		return errorf(contracts.CodeInvalidEnv, "CNI_NETNS %q must be an absolute path of A-Z a-z 0-9 / . _ - for VPP to open it (host.memif.socketType abstract)", netns)
+	}
+	return nil
 }
 
 func checkVhost(field string, v *Vhost) error {
@@ -392,6 +446,7 @@ func deriveContainerMemif(hm *Memif, ct *Side) error {
 	m.BufferSize = orDefaultInt(m.BufferSize, hm.BufferSize)
 	m.Secret = orDefault(m.Secret, hm.Secret)
 	m.SocketFile = orDefault(m.SocketFile, hm.SocketFile)
+	m.SocketType = orDefault(m.SocketType, hm.SocketType)
 	if m.ID == 0 {
 		m.ID = hm.ID
 	}
@@ -405,6 +460,8 @@ func deriveContainerMemif(hm *Memif, ct *Side) error {
 		return errorf(contracts.CodeInvalidConfig, "container.memif.mode %q differs from host.memif.mode %q", m.Mode, hm.Mode)
 	case m.SocketFile != hm.SocketFile:
 		return errorf(contracts.CodeInvalidConfig, "container.memif.socketfile %q differs from host.memif.socketfile %q: both ends share one socket", m.SocketFile, hm.SocketFile)
+	case m.SocketType != hm.SocketType:
+		return errorf(contracts.CodeInvalidConfig, "container.memif.socketType %q differs from host.memif.socketType %q: both ends share one socket", m.SocketType, hm.SocketType)
 	case m.ID != hm.ID:
 		return errorf(contracts.CodeInvalidConfig, "container.memif.id %d differs from host.memif.id %d", m.ID, hm.ID)
 	case m.Secret != hm.Secret:
@@ -440,10 +497,11 @@ func deriveContainerVhost(hv *Vhost, ct *Side) error {
 
 // checkSocketPaths rejects socket files whose paths cannot fit sun_path:
 // inside the pod, and on the host even through the short link directory
-// (the direct host path is chosen per attachment by poddata).
+// (the direct host path is chosen per attachment by poddata). An abstract
+// socket has no path: checkAbstractName bounds its name.
 func checkSocketPaths(c *NetConf) error {
 	file := c.SocketFile()
-	if file == "" {
+	if file == "" || c.AbstractSocket() {
 		return nil
 	}
 	field := "host.memif.socketfile"

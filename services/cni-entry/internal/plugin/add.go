@@ -20,11 +20,15 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 
 func (p *Plugin) add(inv *invocation) (err error) {
 	conf, key := inv.conf, inv.key
-	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
 	if err != nil {
 		return err
 	}
-	hostSocket := paths.SocketPath(conf.SocketFile())
+	sock, err := socketOf(conf, paths, inv.args.Netns)
+	if err != nil {
+		return err
+	}
+	hostSocket := sock.Reported
 
 	success := false
 
@@ -68,7 +72,7 @@ func (p *Plugin) add(inv *invocation) (err error) {
 	}()
 
 	req := &contracts.AttachRequest{Key: key, Network: conf.Name, Netns: inv.args.Netns, Pod: conf.Pod,
-		Interface: hostInterface(conf, hostSocket, ipConfigs(ipam))}
+		Interface: hostInterface(conf, sock, ipConfigs(ipam))}
 	start := time.Now()
 	resp, err := adapter.Attach(context.Background(), conf.Engine(), req)
 	inv.log.Debug().Str("subject", inv.subject(contracts.OpAttach)).Dur("duration", time.Since(start)).Err(err).Msg("attach")

@@ -26,7 +26,11 @@ func (p *Plugin) check(inv *invocation) error {
 	if prev == nil {
 		return contracts.Errorf(contracts.CodeInvalidConfig, "prevResult is required for CHECK")
 	}
-	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
+	if err != nil {
+		return err
+	}
+	sock, err := socketOf(conf, paths, inv.args.Netns)
 	if err != nil {
 		return err
 	}
@@ -45,10 +49,10 @@ func (p *Plugin) check(inv *invocation) error {
 		return err
 	}
 	defer closeConn()
-	hostSocket := paths.SocketPath(conf.SocketFile())
+	hostSocket := sock.Reported
 	start := time.Now()
 	resp, err := adapter.Check(context.Background(), conf.Engine(), &contracts.CheckRequest{
-		Key: key, Network: conf.Name, Interface: hostInterface(conf, hostSocket, ipConfigs(prev)),
+		Key: key, Network: conf.Name, Interface: hostInterface(conf, sock, ipConfigs(prev)),
 	})
 	inv.log.Debug().Str("subject", inv.subject(contracts.OpCheck)).Dur("duration", time.Since(start)).Err(err).Msg("check")
 	if err != nil {

@@ -31,7 +31,7 @@ func (p *Plugin) del(inv *invocation) error {
 
 	adapterErr = p.detach(inv)
 
-	paths, err := poddata.Locate(inv.layout(), key, conf.Pod.UID, conf.SocketFile())
+	paths, err := poddata.Locate(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
 	switch {
 	case err == nil:
 		filesErr = poddata.Remove(paths, key)

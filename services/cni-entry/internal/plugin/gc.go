@@ -81,9 +81,12 @@ func (p *Plugin) releaseRemoved(inv *invocation, key contracts.AttachmentKey, re
 		ipamErr = p.IPAM.Del(ctx, conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(key))
 		cancel()
 	}
-	file := conf.SocketFile()
+	file := dirSocketFile(conf)
 	if m := rec.Interface.Memif; m != nil {
 		file = m.SocketFile
+		if m.Netns != "" {
+			file = "" // abstract: no socket file, no link
+		}
 	} else if v := rec.Interface.Vhost; v != nil {
 		file = v.SocketFile
 	}

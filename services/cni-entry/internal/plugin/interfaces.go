@@ -7,19 +7,56 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/config"
+	"usrsp.dev/services/cni-entry/internal/poddata"
 )
+
+// socket says where an attachment's socket is.
+type socket struct {
+	// HostPath is the host socket path the adapter is given; "" for an
+	// abstract socket, which has no file.
+	HostPath string
+	// Netns is the pod's network namespace the adapter creates an abstract
+	// socket in; "" for a file.
+	Netns string
+	// Reported is the result's socketPath unless the adapter reports
+	// another: HostPath, or "@<name>" for an abstract socket.
+	Reported string
+}
+
+// socketOf places c's socket for the attachment at paths in the pod's
+// network namespace netns (CNI_NETNS). ADD and CHECK both use it, so the
+// adapter is asked for the same interface both times.
+func socketOf(c *config.NetConf, paths poddata.Paths, netns string) (socket, error) {
+	if !c.AbstractSocket() {
+		p := paths.SocketPath(c.SocketFile())
+		return socket{HostPath: p, Reported: p}, nil
+	}
+	if err := config.CheckAbstractNetns(netns); err != nil {
+		return socket{}, err
+	}
+	return socket{Netns: netns, Reported: podSocketPath(c)}, nil
+}
+
+// dirSocketFile is the socket file in the pod's directory, "" for an
+// abstract socket (so poddata makes no link for it).
+func dirSocketFile(c *config.NetConf) string {
+	if c.AbstractSocket() {
+		return ""
+	}
+	return c.SocketFile()
+}
 
 // hostInterface is what the adapter is asked to create (and later to
 // confirm: ADD and CHECK must build the same value).
-func hostInterface(c *config.NetConf, socketPath string, ips []contracts.IPConfig) contracts.HostInterface {
+func hostInterface(c *config.NetConf, sock socket, ips []contracts.IPConfig) contracts.HostInterface {
 	h := c.Host
 	hi := contracts.HostInterface{
 		IfType: contracts.IfType(h.IfType), NetType: contracts.NetType(h.NetType),
-		SocketPath: socketPath, MTU: c.MTU, MAC: h.MAC,
+		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC,
 	}
 	if m := h.Memif; m != nil {
 		hi.Memif = &contracts.MemifSpec{Role: m.Role, Mode: m.Mode, ID: m.ID, Secret: m.Secret,
-			Queues: m.Queues, RingSize: m.RingSize, BufferSize: m.BufferSize, SocketFile: m.SocketFile}
+			Queues: m.Queues, RingSize: m.RingSize, BufferSize: m.BufferSize, SocketFile: m.SocketFile, Netns: sock.Netns}
 	}
 	if v := h.Vhost; v != nil {
 		hi.Vhost = &contracts.VhostSpec{Mode: v.Mode, Queues: v.Queues, Group: v.Group, SocketFile: v.SocketFile}
@@ -64,8 +101,15 @@ func adoptHostQueues(ci *contracts.ContainerInterface, made contracts.HostInterf
 	}
 }
 
-// podSocketPath is the socket path inside the pod.
-func podSocketPath(c *config.NetConf) string { return filepath.Join(c.PodMountPath, c.SocketFile()) }
+// podSocketPath is the socket path inside the pod: under podMountPath, or
+// "@<name>" for an abstract socket (the notation of libmemif, DPDK's
+// socket-abstract and the pod-consumer).
+func podSocketPath(c *config.NetConf) string {
+	if c.AbstractSocket() {
+		return "@" + c.SocketFile()
+	}
+	return filepath.Join(c.PodMountPath, c.SocketFile())
+}
 
 // ipamResult is the IPAM part of a CNI result in contracts terms; nil
 // when r is nil.

@@ -20,6 +20,7 @@ import (
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/contractstest"
 	"usrsp.dev/services/cni-entry/internal/config"
+	"usrsp.dev/services/cni-entry/internal/poddata"
 )
 
 // engineAdapter serves a contractstest.FakeAdapter through the Adapter
@@ -216,21 +217,61 @@ func TestHostInterface(t *testing.T) {
 		want contracts.HostInterface
 	}{
 		{"vpp memif bridge", `{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":"4","vlanId":10}}`,
-			contracts.HostInterface{IfType: "memif", NetType: "bridge", SocketPath: "/s", MTU: 9000,
+			contracts.HostInterface{IfType: "memif", NetType: "bridge", SocketPath: "/p/memif-net1.sock", MTU: 9000,
 				Memif:  &contracts.MemifSpec{Role: "master", Mode: "ethernet", Queues: 1, RingSize: 1024, BufferSize: 2048, SocketFile: "memif-net1.sock"},
 				Bridge: &contracts.BridgeSpec{ID: 4, VLAN: 10}}},
 		{"vpp memif interface gets the IPs", `{"engine":"vpp","iftype":"memif","netType":"interface"}`,
-			contracts.HostInterface{IfType: "memif", NetType: "interface", SocketPath: "/s", MTU: 9000,
+			contracts.HostInterface{IfType: "memif", NetType: "interface", SocketPath: "/p/memif-net1.sock", MTU: 9000,
 				Memif: &contracts.MemifSpec{Role: "master", Mode: "ethernet", Queues: 1, RingSize: 1024, BufferSize: 2048, SocketFile: "memif-net1.sock"},
 				IPs:   ips}},
 		{"ovs vhostuser always on a bridge", `{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"none","mac":"02:00:00:00:00:01"}`,
-			contracts.HostInterface{IfType: "vhostuser", NetType: "none", SocketPath: "/s", MTU: 9000, MAC: "02:00:00:00:00:01",
+			contracts.HostInterface{IfType: "vhostuser", NetType: "none", SocketPath: "/p/vhostuser-net1.sock", MTU: 9000, MAC: "02:00:00:00:00:01",
 				Vhost:  &contracts.VhostSpec{Mode: "client", Queues: 1, SocketFile: "vhostuser-net1.sock"},
 				Bridge: &contracts.BridgeSpec{Name: "br0"}}},
+		{"vpp memif abstract: the pod's netns, no socket path", `{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketType":"abstract"}}`,
+			contracts.HostInterface{IfType: "memif", NetType: "none", MTU: 9000,
+				Memif: &contracts.MemifSpec{Role: "master", Mode: "ethernet", Queues: 1, RingSize: 1024, BufferSize: 2048, SocketFile: "memif-net1.sock", Netns: "/var/run/netns/pod"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, hostInterface(load(t, tt.host), "/s", ips))
+			c := load(t, tt.host)
+			sock, err := socketOf(c, poddata.Paths{PodDir: "/p"}, "/var/run/netns/pod")
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, hostInterface(c, sock, ips))
+		})
+	}
+}
+
+func TestSocketOf(t *testing.T) {
+	load := func(t *testing.T, memif string) *config.NetConf {
+		c, err := config.LoadNetConf([]byte(`{"cniVersion":"1.1.0","name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":`+memif+`}}`), config.Env{IfName: "net1"})
+		require.NoError(t, err)
+		return c
+	}
+	tests := []struct {
+		name  string
+		memif string
+		netns string
+		want  socket
+		code  uint
+	}{
+		{"file in the pod directory", `{}`, "/ns", socket{HostPath: "/p/memif-net1.sock", Reported: "/p/memif-net1.sock"}, 0},
+		{"file needs no netns", `{}`, "", socket{HostPath: "/p/memif-net1.sock", Reported: "/p/memif-net1.sock"}, 0},
+		{"abstract", `{"socketType":"abstract","socketfile":"usrsp/m1"}`, "/var/run/netns/cni-1", socket{Netns: "/var/run/netns/cni-1", Reported: "@usrsp/m1"}, 0},
+		{"abstract without CNI_NETNS", `{"socketType":"abstract"}`, "", socket{}, 4},
+		{"abstract with a relative CNI_NETNS", `{"socketType":"abstract"}`, "netns/pod", socket{}, 4},
+		{"abstract with a CNI_NETNS VPP cannot parse", `{"socketType":"abstract"}`, "/var/run/netns/a,b", socket{}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := socketOf(load(t, tt.memif), poddata.Paths{PodDir: "/p"}, tt.netns)
+			if tt.code != 0 {
+				assert.Equal(t, tt.code, code(err))
+				assert.ErrorContains(t, err, "CNI_NETNS")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
 		})
 	}
 }
@@ -252,4 +293,85 @@ func TestAdoptHostQueues(t *testing.T) {
 			assert.Equal(t, tt.want, ci.Memif.Queues)
 		})
 	}
+}
+
+// reportingAdapter reports its own socket path for every attachment, as a
+// vswitch that chooses the path does.
+type reportingAdapter struct {
+	engineAdapter
+	socketPath string
+}
+
+func (a reportingAdapter) Attach(ctx context.Context, e contracts.Engine, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
+	resp, err := a.engineAdapter.Attach(ctx, e, r)
+	if err == nil {
+		resp.Attachment.SocketPath = a.socketPath
+	}
+	return resp, err
+}
+
+func TestAddAbstractSocket(t *testing.T) {
+	abstract := map[string]any{"host": map[string]any{"engine": "vpp", "iftype": "memif", "netType": "interface",
+		"memif": map[string]any{"socketType": "abstract", "socketfile": "usrsp/m-net1"}}}
+	podDir := func(f *fixture) string { return filepath.Join(f.root, "shared", "uid-1") }
+
+	t.Run("the request names the pod's netns and no host path", func(t *testing.T) {
+		f := newFixture(t)
+		require.NoError(t, f.p.Add(f.args(t, abstract)))
+		atts := f.fake.Attachments()
+		require.Len(t, atts, 1)
+		hi := atts[0].Interface
+		assert.Empty(t, hi.SocketPath, "an abstract socket has no host path")
+		assert.Equal(t, "/ns", hi.Memif.Netns)
+		assert.Equal(t, "usrsp/m-net1", hi.Memif.SocketFile)
+
+		var r current.Result
+		require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
+		assert.Equal(t, "@usrsp/m-net1", r.Interfaces[0].SocketPath)
+		data, err := contracts.DecodePodData(mustRead(t, filepath.Join(podDir(f), contracts.PodDataFileName("net1"))))
+		require.NoError(t, err)
+		assert.Equal(t, "@usrsp/m-net1", data.Interface.SocketPath)
+		assert.Equal(t, "@usrsp/m-net1", data.DeviceInfo.Memif.Path)
+		assert.NoDirExists(t, filepath.Join(f.root, "l"), "no link for a socket without a file")
+
+		require.NoError(t, f.p.Del(f.args(t, abstract)))
+		assert.Empty(t, f.fake.Attachments())
+		assert.NoDirExists(t, podDir(f))
+	})
+	t.Run("the result reports the adapter's socket path", func(t *testing.T) {
+		f := newFixture(t)
+		f.p.Dialer = fakeDialer{a: reportingAdapter{engineAdapter{f.fake}, "@chosen-by-vswitch"}}
+		require.NoError(t, f.p.Add(f.args(t, abstract)))
+		var r current.Result
+		require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
+		assert.Equal(t, "@chosen-by-vswitch", r.Interfaces[0].SocketPath)
+	})
+	t.Run("GC removes a stale attachment's pod data", func(t *testing.T) {
+		f := newFixture(t)
+		require.NoError(t, f.p.Add(f.args(t, abstract)))
+		require.FileExists(t, filepath.Join(podDir(f), contracts.PodDataFileName("net1")))
+		args := f.args(t, abstract)
+		args.ContainerID, args.IfName = "", ""
+		require.NoError(t, f.p.GC(args))
+		assert.Empty(t, f.fake.Attachments())
+		assert.NoDirExists(t, podDir(f))
+	})
+	t.Run("missing CNI_NETNS fails before any work", func(t *testing.T) {
+		f := newFixture(t)
+		args := f.args(t, abstract)
+		args.Netns = ""
+		err := f.p.Add(args)
+		assert.Equal(t, uint(4), code(err))
+		assert.ErrorContains(t, err, "CNI_NETNS")
+		assert.Empty(t, f.ipam.calls)
+		assert.Empty(t, f.fake.Calls())
+		assert.NoDirExists(t, podDir(f))
+	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }

@@ -72,7 +72,9 @@ func LinkName(key contracts.AttachmentKey) string {
 }
 
 // Resolve computes key's paths without touching the file system.
-// socketFile decides whether the direct path fits sun_path.
+// socketFile decides whether the direct path fits sun_path; "" means no
+// socket lives in the directory (an abstract memif socket), so no link is
+// needed: the directory holds only the pod data.
 func Resolve(l Layout, key contracts.AttachmentKey, podUID, socketFile string) (Paths, error) {
 	if !contracts.ValidContainerID(key.ContainerID) {
 		return Paths{}, contracts.Errorf(contracts.CodeInvalidEnv, "CNI_CONTAINERID %q is not a valid container id", key.ContainerID)
@@ -84,6 +86,9 @@ func Resolve(l Layout, key contracts.AttachmentKey, podUID, socketFile string) (
 				"CNI_ARGS K8S_POD_UID is required to find podVolume %q (is the runtime Kubernetes?)", l.PodVolume)
 		}
 		dir := filepath.Join(l.KubeletDir, "pods", podUID, "volumes", "kubernetes.io~empty-dir", l.PodVolume)
+		if socketFile == "" {
+			return Paths{PodDir: dir}, nil
+		}
 		return Paths{PodDir: dir, Link: link}, nil
 	}
 	sub := podUID
@@ -91,7 +96,7 @@ func Resolve(l Layout, key contracts.AttachmentKey, podUID, socketFile string) (
 		sub = key.ContainerID[:min(12, len(key.ContainerID))]
 	}
 	p := Paths{PodDir: filepath.Join(l.SharedDir, sub), OwnPodDir: true}
-	if len(filepath.Join(p.PodDir, socketFile)) > contracts.MaxSocketPathLen {
+	if socketFile != "" && len(filepath.Join(p.PodDir, socketFile)) > contracts.MaxSocketPathLen {
 		p.Link = link
 	}
 	return p, nil

@@ -35,6 +35,10 @@ func TestResolve(t *testing.T) {
 			poddata.Paths{PodDir: "/" + strings.Repeat("d", 60) + "/" + uid, OwnPodDir: true, Link: link}, 0},
 		{"emptyDir always links", poddata.Layout{PodVolume: "sockets", KubeletDir: "/var/lib/kubelet", LinkDir: "/run/usrsp/l"}, uid, "s.sock",
 			poddata.Paths{PodDir: "/var/lib/kubelet/pods/" + uid + "/volumes/kubernetes.io~empty-dir/sockets", Link: link}, 0},
+		{"abstract socket: emptyDir holds only the data, no link", poddata.Layout{PodVolume: "sockets", KubeletDir: "/var/lib/kubelet", LinkDir: "/run/usrsp/l"}, uid, "",
+			poddata.Paths{PodDir: "/var/lib/kubelet/pods/" + uid + "/volumes/kubernetes.io~empty-dir/sockets"}, 0},
+		{"abstract socket: long sharedDir needs no link", poddata.Layout{SharedDir: "/" + strings.Repeat("d", 120), LinkDir: "/run/usrsp/l"}, uid, "",
+			poddata.Paths{PodDir: "/" + strings.Repeat("d", 120) + "/" + uid, OwnPodDir: true}, 0},
 		{"emptyDir needs the pod uid", poddata.Layout{PodVolume: "sockets", KubeletDir: "/var/lib/kubelet", LinkDir: "/run/usrsp/l"}, "", "s.sock",
 			poddata.Paths{}, contracts.CodeInvalidEnv},
 	}
@@ -48,7 +52,9 @@ func TestResolve(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
-			assert.LessOrEqual(t, len(got.SocketPath(tt.file)), contracts.MaxSocketPathLen)
+			if tt.file != "" {
+				assert.LessOrEqual(t, len(got.SocketPath(tt.file)), contracts.MaxSocketPathLen)
+			}
 		})
 	}
 	t.Run("bad container id", func(t *testing.T) {
