@@ -41,6 +41,10 @@ e2e: deps ## end-to-end on a private OVS-DPDK: libcni -> cni-entry -> NATS -> ov
 demo: deps ## README's first command: OVS-DPDK + NATS + adapter, two pods, traffic and events, then teardown (root)
 	$(GO) run ./tools/cmd/usrsp-demo
 
+.PHONY: bench
+bench: deps build ## benchmarks (root): cnibench latency/burst/scale/recover on OVS-DPDK + Go benchmarks -> bench/results/; never CI
+	$(GO) run ./tools/cmd/usrsp-bench --out bench/results
+
 .PHONY: lint
 lint: ## gofmt and go vet on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
