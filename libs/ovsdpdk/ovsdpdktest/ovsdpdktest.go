@@ -17,6 +17,13 @@ import (
 // so tests that call Start must not run in parallel on a small machine.
 func Start(t testing.TB) *ovsdpdk.Instance {
 	t.Helper()
+	return StartConfig(t, ovsdpdk.Config{})
+}
+
+// StartConfig is Start with cfg (Dir is made here and ignored if set),
+// e.g. more DPDK socket memory for a thousand ports.
+func StartConfig(t testing.TB, cfg ovsdpdk.Config) *ovsdpdk.Instance {
+	t.Helper()
 	Require(t)
 	Lock(t)
 	// A short base dir: vhost-user socket paths must stay under 108 bytes,
@@ -26,7 +33,8 @@ func Start(t testing.TB) *ovsdpdk.Instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	inst, err := ovsdpdk.Start(context.Background(), ovsdpdk.Config{Dir: dir})
+	cfg.Dir = dir
+	inst, err := ovsdpdk.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start private OVS-DPDK: %v", err)
 	}

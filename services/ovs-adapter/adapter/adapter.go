@@ -153,33 +153,12 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 			return contracts.Attachment{}, err
 		}
 	}
-	ports, err := a.cfg.OVS.AddPorts(ctx, []ovs.PortSpec{spec})
-	if ports != nil || err == nil {
-		defer func() {
-			if !success {
-				_, _ = a.cfg.OVS.DeletePorts(context.WithoutCancel(ctx), []string{name})
-			}
-		}()
-	}
-	if err != nil {
-		return contracts.Attachment{}, err
-	}
-
 	rec = Record{Requested: r.Interface, Port: spec}
 	socketPath := plan.socketPath
 	if plan.kind == kindVhostServer {
 		rec.OVSSocket = filepath.Join(a.cfg.OVSRunDir, name)
 		if socketPath == "" {
 			socketPath = rec.OVSSocket
-		} else {
-			if err := exposeSocket(rec.OVSSocket, socketPath, r.Interface.Vhost.Group); err != nil {
-				return contracts.Attachment{}, err
-			}
-			defer func() {
-				if !success {
-					_ = unexposeSocket(socketPath)
-				}
-			}()
 		}
 	}
 	made := r.Interface
@@ -190,14 +169,73 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 	}
 	rec.Attachment = contracts.Attachment{
 		Key: r.Key, Network: r.Network, Engine: contracts.EngineOVSDPDK, Pod: r.Pod, Interface: made,
-		HostIfName: name, SocketPath: socketPath, HostMAC: ports[0].MACInUse, CreatedAt: time.Now().UTC(),
+		HostIfName: name, SocketPath: socketPath, HostMAC: plan.hostMAC, CreatedAt: time.Now().UTC(),
 	}
-	if err := a.cfg.Store.Put(rec); err != nil {
+	// A new attachment's record is written while vswitchd makes the port,
+	// so its fsyncs add no time of their own; it goes again if the attach
+	// fails. (A known attachment keeps its old record until the port is
+	// made.) Should the adapter die in between, reconcile re-creates the
+	// port and the runtime's DEL after the failed ADD removes it.
+	var early chan error
+	if !had {
+		early = make(chan error, 1)
+		go func(rec Record) { early <- a.cfg.Store.Put(rec) }(rec)
+		defer func() {
+			if !success {
+				_ = a.cfg.Store.Delete(r.Key)
+			}
+		}()
+	}
+	ports, err := a.cfg.OVS.AddPorts(ctx, []ovs.PortSpec{spec})
+	var putErr error
+	if early != nil {
+		putErr = <-early
+	}
+	if ports != nil || err == nil {
+		defer func() {
+			if !success {
+				_, _ = a.cfg.OVS.DeletePorts(context.WithoutCancel(ctx), []string{name})
+			}
+		}()
+	}
+	if err != nil {
 		return contracts.Attachment{}, err
+	}
+	if putErr != nil {
+		return contracts.Attachment{}, putErr
+	}
+
+	if plan.kind == kindVhostServer && socketPath != rec.OVSSocket {
+		if err := exposeSocket(rec.OVSSocket, socketPath, r.Interface.Vhost.Group); err != nil {
+			return contracts.Attachment{}, err
+		}
+		defer func() {
+			if !success {
+				_ = unexposeSocket(socketPath)
+			}
+		}()
+	}
+	written := early != nil
+	if mac := hostMAC(ports[0]); mac != rec.Attachment.HostMAC { // not the planned one
+		rec.Attachment.HostMAC, written = mac, false
+	}
+	if !written {
+		if err := a.cfg.Store.Put(rec); err != nil {
+			return contracts.Attachment{}, err
+		}
 	}
 	a.putRecord(rec)
 	success = true
 	return rec.Attachment, nil
+}
+
+// hostMAC is the port's MAC as vswitchd uses it; "" for vhost-user ports,
+// which have none (OVS reports 00:00:00:00:00:00).
+func hostMAC(p ovs.Port) string {
+	if p.MACInUse == "00:00:00:00:00:00" {
+		return ""
+	}
+	return p.MACInUse
 }
 
 // clearSocket makes the path free for a memif server socket: a socket

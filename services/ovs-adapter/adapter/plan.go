@@ -26,6 +26,16 @@ func PortName(k contracts.AttachmentKey) string {
 	return "usp" + hex.EncodeToString(sum[:6])
 }
 
+// memifMAC is the host MAC of k's memif port when the request names none:
+// locally administered, derived from the key like the port name. Known
+// before the port exists (the record is written while vswitchd makes it),
+// and the same after a re-create, unlike the random one DPDK would pick.
+func memifMAC(k contracts.AttachmentKey) string {
+	sum := sha256.Sum256([]byte("mac/" + k.String()))
+	sum[0] = sum[0]&^1 | 2 // unicast, locally administered
+	return net.HardwareAddr(sum[:6]).String()
+}
+
 // portPlan is a validated attach request turned into what to create.
 type portPlan struct {
 	kind       portKind
@@ -33,6 +43,7 @@ type portPlan struct {
 	socketPath string       // the socket as the pod sees it on the host ("" only for vhost server without a path)
 	memifArgs  string       // dpdk-devargs after "net_memif<N>,"
 	queues     int          // memif: rx/tx queues the pod must use
+	hostMAC    string       // memif: the MAC OVS will report ("" for vhost-user)
 }
 
 type portKind int
@@ -101,11 +112,16 @@ func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
 			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.vhost.mode %q is not client or server", h.Vhost.Mode)
 		}
 	case contracts.IfTypeMemif:
-		args, err := memifArgs(h, pmds)
+		mac := h.MAC
+		if mac == "" {
+			mac = memifMAC(r.Key)
+		}
+		args, err := memifArgs(h, mac, pmds)
 		if err != nil {
 			return nil, err
 		}
 		p.kind, p.spec.Type, p.memifArgs, p.queues = kindMemif, ovs.TypeDPDK, args, pmds+1
+		p.hostMAC = strings.ToLower(mac) // as OVS reports it
 		p.spec.Options = map[string]string{"n_rxq": strconv.Itoa(p.queues)}
 	default:
 		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.ifType %q is not memif or vhostuser", h.IfType)
@@ -116,7 +132,7 @@ func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
 // memifArgs builds the net_memif devargs after the device name. OVS
 // transmits on one queue per PMD thread plus one, so n_rxq (and the pod's
 // --rxq/--txq) is pmds+1 whatever the request says.
-func memifArgs(h contracts.HostInterface, pmds int) (string, error) {
+func memifArgs(h contracts.HostInterface, mac string, pmds int) (string, error) {
 	m := h.Memif
 	if m == nil {
 		return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif is missing for ifType memif")
@@ -150,9 +166,7 @@ func memifArgs(h contracts.HostInterface, pmds int) (string, error) {
 		}
 		args += ",secret=" + m.Secret
 	}
-	if h.MAC != "" {
-		args += ",mac=" + h.MAC
-	}
+	args += ",mac=" + mac
 	if pmds < 1 {
 		return "", contracts.Errorf(contracts.CodeInternal, "switch reports %d PMD threads", pmds)
 	}

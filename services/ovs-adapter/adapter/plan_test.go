@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,6 +70,11 @@ func TestPlanPort(t *testing.T) {
 			r.Interface.Memif = &contracts.MemifSpec{Role: contracts.MemifRoleSlave, Mode: contracts.MemifModeEthernet}
 		}, check: func(t *testing.T, p *portPlan) {
 			assert.Contains(t, p.specWithMemif(0).Options["dpdk-devargs"], ",role=client,")
+			mac := memifMAC(contracts.AttachmentKey{ContainerID: "abc", IfName: "net1"})
+			assert.Regexp(t, `^[0-9a-f][26ae](:[0-9a-f]{2}){5}$`, mac, "unicast, locally administered")
+			assert.NotEqual(t, mac, memifMAC(contracts.AttachmentKey{ContainerID: "abc", IfName: "net2"}))
+			assert.True(t, strings.HasSuffix(p.specWithMemif(0).Options["dpdk-devargs"], ",mac="+mac), "a MAC derived from the key when none is asked for")
+			assert.Equal(t, mac, p.hostMAC)
 		}},
 		{name: "default bridge", mutate: func(r *contracts.AttachRequest) { r.Interface.Bridge = nil },
 			check: func(t *testing.T, p *portPlan) { assert.Equal(t, DefaultBridge, p.spec.Bridge) }},

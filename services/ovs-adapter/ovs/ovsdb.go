@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/digitalocean/go-openvswitch/ovsdb"
@@ -48,6 +49,22 @@ type Client struct {
 	conn *ovsdb.Client
 	dead chan struct{}
 	gen  uint64
+
+	transactions, roundTripNanos, applyWaitNanos atomic.Int64
+}
+
+// Stats counts the client's OVSDB work since it was made: what separates
+// the adapter's own time from the time spent waiting for OVS.
+type Stats struct {
+	Transactions int64         // OVSDB transact calls (reads and writes)
+	RoundTrip    time.Duration // total time inside transact calls, ApplyWait included
+	ApplyWait    time.Duration // part of RoundTrip spent waiting for vswitchd's cur_cfg
+}
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{Transactions: c.transactions.Load(), RoundTrip: time.Duration(c.roundTripNanos.Load()),
+		ApplyWait: time.Duration(c.applyWaitNanos.Load())}
 }
 
 var _ OVS = (*Client)(nil)
@@ -188,11 +205,14 @@ func (c *Client) transact(ctx context.Context, timeout time.Duration, ops []ovsd
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	err = c.await(ctx, conn, dead, func(ctx context.Context) error {
 		var err error
 		rows, err = conn.Transact(ctx, database, ops)
 		return err
 	})
+	c.transactions.Add(1)
+	c.roundTripNanos.Add(int64(time.Since(start)))
 	if err != nil {
 		return nil, false, err
 	}
@@ -220,7 +240,9 @@ func (c *Client) write(ctx context.Context, ops []ovsdb.TransactOp) (cur, next i
 // nothing polls; several steps happen only when other clients' changes
 // are applied in between.
 func (c *Client) awaitCfg(ctx context.Context, cur, next int) error {
-	deadline := time.Now().Add(c.cfg.ApplyTimeout)
+	start := time.Now()
+	defer func() { c.applyWaitNanos.Add(int64(time.Since(start))) }()
+	deadline := start.Add(c.cfg.ApplyTimeout)
 	for cur < next {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -295,12 +317,61 @@ func (c *Client) readState(ctx context.Context, names []string) (*state, error) 
 		return nil, err
 	}
 	for _, r := range ptRows {
-		ext := strMap(r["external_ids"])
-		p := portRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), externalIDs: ext,
-			owned: ext[ExtOwner] == OwnerValue, tag: optInt(r["tag"]), ifaces: uuidSet(r["interfaces"])}
-		st.ports[p.name] = p
+		st.addPort(r)
 	}
 	return st, nil
+}
+
+// readPortState reads what a plan for the single port name needs, without
+// the bridges' port sets (which grow with every port): every bridge and the
+// port in one round trip, and only when the port exists, which bridge holds
+// it in a second. The state has no bridge port sets, so deletes, which must
+// know whether a bridge empties, use readState.
+func (c *Client) readPortState(ctx context.Context, name string) (*state, error) {
+	rows, _, err := c.transact(ctx, c.cfg.CallTimeout, []ovsdb.TransactOp{
+		op{"op": "select", "table": "Bridge", "where": []any{}, "columns": []string{"_uuid", "name", "external_ids", "datapath_type"}},
+		op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}},
+	}, false)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+	for _, r := range rows { // one flat list: only Bridge rows have datapath_type
+		if _, isBridge := r["datapath_type"]; isBridge {
+			b := bridgeRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), datapathType: str(r["datapath_type"]),
+				owned: strMap(r["external_ids"])[ExtOwner] == OwnerValue}
+			st.bridges[b.name] = b
+			continue
+		}
+		st.addPort(r)
+	}
+	return st, c.readOwners(ctx, st)
+}
+
+// readOwners fills st.owner for st's ports (at most one: the flat result
+// of several selects would not say which port a bridge holds).
+func (c *Client) readOwners(ctx context.Context, st *state) error {
+	if len(st.ports) > 1 {
+		return contracts.Errorf(contracts.CodeInternal, "readOwners: %d ports, want at most 1", len(st.ports))
+	}
+	for _, p := range st.ports {
+		rows, err := c.read(ctx, op{"op": "select", "table": "Bridge", "where": []any{[]any{"ports", "includes", uuidRef(p.uuid)}},
+			"columns": []string{"name"}})
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			st.owner[p.uuid] = str(rows[0]["name"])
+		}
+	}
+	return nil
+}
+
+func (st *state) addPort(r ovsdb.Row) {
+	ext := strMap(r["external_ids"])
+	p := portRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), externalIDs: ext,
+		owned: ext[ExtOwner] == OwnerValue, tag: optInt(r["tag"]), ifaces: uuidSet(r["interfaces"])}
+	st.ports[p.name] = p
 }
 
 // manyNames is where selecting a whole table beats one select per name.
@@ -343,7 +414,13 @@ func (c *Client) AddPorts(ctx context.Context, specs []PortSpec) ([]Port, error)
 	// (e.g. two attaches creating one bridge); plan again on fresh state.
 	const attempts = 4
 	for range attempts {
-		st, err := c.readState(ctx, names)
+		var st *state
+		var err error
+		if len(names) == 1 { // an attach: nothing that grows with the bridge
+			st, err = c.readPortState(ctx, names[0])
+		} else {
+			st, err = c.readState(ctx, names)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -474,6 +551,11 @@ func (c *Client) DeletePorts(ctx context.Context, names []string) ([]string, err
 	if len(names) == 0 {
 		return nil, nil
 	}
+	if len(names) == 1 { // a detach: try without reading the bridge's port set
+		if deleted, done, err := c.deleteNotLast(ctx, names[0]); err != nil || done {
+			return deleted, err
+		}
+	}
 	const attempts = 4
 	for range attempts {
 		st, err := c.readState(ctx, names)
@@ -503,6 +585,50 @@ func (c *Client) DeletePorts(ctx context.Context, names []string) ([]string, err
 		return deleted, c.awaitCfg(ctx, cur, next)
 	}
 	return nil, contracts.Errorf(contracts.CodeVswitch, "OVSDB rejected deleting port %s %d times (concurrent changes)", names[0], attempts)
+}
+
+// deleteNotLast deletes the port name, if usrsp owns it, in the common
+// case of a detach: its bridge keeps other ports besides its local one.
+// It reads nothing that grows with the bridge; a guard makes "not the
+// last port" hold at commit. done is false when that guess was wrong (or
+// raced), and DeletePorts then plans with the bridge's port set, which
+// also drops an emptied usrsp bridge.
+func (c *Client) deleteNotLast(ctx context.Context, name string) (deleted []string, done bool, err error) {
+	st, err := c.readPortState(ctx, name)
+	if err != nil {
+		return nil, false, err
+	}
+	p, ok := st.ports[name]
+	if !ok || !p.owned {
+		return nil, true, nil // missing is fine, unowned is left alone
+	}
+	br, ok := st.owner[p.uuid]
+	if !ok {
+		return nil, true, nil // in no bridge: being deleted already
+	}
+	b := st.bridges[br]
+	ops := []ovsdb.TransactOp{}
+	if b.owned { // usrsp's bridge goes with its last port: not this way
+		rows, err := c.read(ctx, op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", br}}, "columns": []string{"_uuid"}})
+		if err != nil {
+			return nil, false, err
+		}
+		last := []any{uuidRef(p.uuid)}
+		if len(rows) == 1 {
+			last = append(last, uuidRef(uuidOf(rows[0]["_uuid"])))
+		}
+		ops = append(ops, op{"op": "wait", "table": "Bridge", "where": whereUUID(b.uuid), "columns": []string{"ports"},
+			"until": "!=", "rows": []any{map[string]any{"ports": set(last...)}}, "timeout": 0})
+	}
+	ops = append(ops, op{"op": "mutate", "table": "Bridge", "where": whereUUID(b.uuid),
+		"mutations": []any{[]any{"ports", "delete", set(uuidRef(p.uuid))}}})
+	cur, next, ok, err := c.write(ctx, ops)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	// Wait for vswitchd to close the port, so its socket is gone and the
+	// name free when this returns.
+	return []string{name}, true, c.awaitCfg(ctx, cur, next)
 }
 
 // dropEmptyBridges deletes those of bridges that usrsp created and that
@@ -613,19 +739,28 @@ func (c *Client) OwnedPorts(ctx context.Context) ([]Port, error) {
 	return slices.DeleteFunc(ports, func(p Port) bool { return !p.Owned() }), nil
 }
 
+var interfaceColumns = []string{"_uuid", "name", "type", "options", "mtu_request", "mac", "mac_in_use", "ofport", "error"}
+
 func (c *Client) ports(ctx context.Context, names []string) ([]Port, error) {
-	st, err := c.readState(ctx, names)
-	if err != nil {
-		return nil, err
-	}
-	ifRows, err := c.selectRows(ctx, "Interface", names,
-		[]string{"_uuid", "name", "type", "options", "mtu_request", "mac", "mac_in_use", "ofport", "error"})
-	if err != nil {
-		return nil, err
-	}
+	var st *state
 	ifaces := map[string]ovsdb.Row{}
-	for _, r := range ifRows {
-		ifaces[uuidOf(r["_uuid"])] = r
+	if len(names) == 1 { // a check: nothing that grows with the bridge
+		var err error
+		if st, err = c.readPortAndInterface(ctx, names[0], ifaces); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if st, err = c.readState(ctx, names); err != nil {
+			return nil, err
+		}
+		ifRows, err := c.selectRows(ctx, "Interface", names, interfaceColumns)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range ifRows {
+			ifaces[uuidOf(r["_uuid"])] = r
+		}
 	}
 	var out []Port
 	for _, p := range st.ports {
@@ -645,6 +780,27 @@ func (c *Client) ports(ctx context.Context, names []string) ([]Port, error) {
 	}
 	slices.SortFunc(out, func(a, b Port) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// readPortAndInterface reads the port name and its interface (into
+// ifaces, by uuid) in one round trip, and its bridge in a second.
+func (c *Client) readPortAndInterface(ctx context.Context, name string, ifaces map[string]ovsdb.Row) (*state, error) {
+	rows, _, err := c.transact(ctx, c.cfg.CallTimeout, []ovsdb.TransactOp{
+		op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}},
+		op{"op": "select", "table": "Interface", "where": []any{[]any{"name", "==", name}}, "columns": interfaceColumns},
+	}, false)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+	for _, r := range rows { // one flat list: only Interface rows have type
+		if _, isIface := r["type"]; isIface {
+			ifaces[uuidOf(r["_uuid"])] = r
+			continue
+		}
+		st.addPort(r)
+	}
+	return st, c.readOwners(ctx, st)
 }
 
 // Sync implements OVS.

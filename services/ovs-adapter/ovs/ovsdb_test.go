@@ -53,9 +53,21 @@ func TestClientAgainstRealOVS(t *testing.T) {
 	assert.Contains(t, out, "netdev")
 	assert.Contains(t, out, `usrsp-owner=ovs-adapter`)
 
-	// Replaying the add replaces our own port.
+	// Replaying the add replaces our own port, in place.
 	_, err = c.AddPorts(ctx, []ovs.PortSpec{spec})
 	require.NoError(t, err)
+	listed, err := inst.Vsctl(ctx, "list-ports", "br-usrsp")
+	require.NoError(t, err)
+	assert.Equal(t, spec.Name, listed)
+	one, err := c.Ports(ctx, []string{spec.Name})
+	require.NoError(t, err)
+	require.Len(t, one, 1)
+	assert.Equal(t, "br-usrsp", one[0].Bridge)
+	assert.Equal(t, 42, one[0].Tag)
+	assert.Positive(t, one[0].OFPort)
+	none, err := c.Ports(ctx, []string{"usp00000000dead"})
+	require.NoError(t, err)
+	assert.Empty(t, none)
 
 	// An operator's port of the same name is never taken over.
 	_, err = inst.Vsctl(ctx, "add-br", "br-op", "--", "set", "Bridge", "br-op", "datapath_type=netdev",
@@ -70,7 +82,25 @@ func TestClientAgainstRealOVS(t *testing.T) {
 	require.Len(t, all, 1)
 	assert.Equal(t, spec.Name, all[0].Name)
 
-	deleted, err := c.DeletePorts(ctx, []string{spec.Name, "opport", "missing"})
+	// One name at a time (a detach): a second port keeps our bridge; an
+	// operator's port and a missing one are left alone.
+	second := spec.Clone()
+	second.Name, second.Options = "usp000000000002", map[string]string{"vhost-server-path": filepath.Join(sockDir, "vh2.sock")}
+	_, err = c.AddPorts(ctx, []ovs.PortSpec{second})
+	require.NoError(t, err)
+	for _, name := range []string{"opport", "missing"} {
+		deleted, err := c.DeletePorts(ctx, []string{name})
+		require.NoError(t, err)
+		assert.Empty(t, deleted, name)
+	}
+	deleted, err := c.DeletePorts(ctx, []string{second.Name})
+	require.NoError(t, err)
+	assert.Equal(t, []string{second.Name}, deleted)
+	listed, err = inst.Vsctl(ctx, "list-ports", "br-usrsp")
+	require.NoError(t, err)
+	assert.Equal(t, spec.Name, listed)
+
+	deleted, err = c.DeletePorts(ctx, []string{spec.Name, "opport", "missing"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{spec.Name}, deleted)
 	brs, err := inst.Vsctl(ctx, "list-br")
