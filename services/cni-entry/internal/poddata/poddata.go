@@ -147,7 +147,7 @@ func Prepare(p Paths) error {
 }
 
 // WriteJSON writes v to path atomically: a temporary file in the same
-// directory, fsynced, then renamed over path, and the directory fsynced.
+// directory, then renamed over path (see below for why without fsync).
 func WriteJSON(path string, v any, perm fs.FileMode) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -163,17 +163,17 @@ func WriteJSON(path string, v any, perm fs.FileMode) error {
 		return contracts.Errorf(contracts.CodeIO, "write %s: %v", path, err)
 	}
 	tmp := f.Name()
-	err = errors.Join(f.Chmod(perm), write(f, b), f.Sync(), f.Close())
+	// No fsync: the rename already makes readers see all or nothing, and the
+	// file lives no longer than its sandbox, which a node crash ends anyway
+	// (the runtime's next ADD writes it again). Two fsyncs cost ~1 ms of
+	// every ADD here.
+	err = errors.Join(f.Chmod(perm), write(f, b), f.Close())
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
 		return contracts.Errorf(contracts.CodeIO, "write %s: %v", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // durability of the rename; best effort
-		_ = d.Close()
 	}
 	return nil
 }
