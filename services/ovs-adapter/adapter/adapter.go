@@ -55,6 +55,9 @@ type Adapter struct {
 	// net_memif<N> name allocated after a failed attach in that vswitchd.
 	memifNext int
 	pmds      int // PMD threads; 0: ask OVS
+	// failed are the ports the last reconcile left failed, so the next
+	// one can say when they are back.
+	failed map[string]bool
 }
 
 var _ contracts.Adapter = (*Adapter)(nil)
@@ -186,7 +189,9 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 			}
 		}()
 	}
+	ovsStart := time.Now()
 	ports, err := a.cfg.OVS.AddPorts(ctx, []ovs.PortSpec{spec})
+	inOVS := time.Since(ovsStart)
 	var putErr error
 	if early != nil {
 		putErr = <-early
@@ -225,6 +230,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 		}
 	}
 	a.putRecord(rec)
+	a.cfg.Metrics.vswitchSeconds.Observe(inOVS.Seconds())
 	success = true
 	return rec.Attachment, nil
 }
@@ -337,7 +343,9 @@ func (a *Adapter) check(ctx context.Context, r *contracts.CheckRequest) (contrac
 	if rec.Attachment.Network != r.Network {
 		return contracts.Attachment{}, contracts.Errorf(contracts.CodeMismatch, "attachment %s belongs to network %q, not %q", r.Key, rec.Attachment.Network, r.Network)
 	}
-	if !reflect.DeepEqual(rec.Requested, r.Interface) {
+	// The interface as requested, or as List and Attach reported it (memif
+	// queues are what was made: PMDs+1), so a client can re-check either.
+	if !reflect.DeepEqual(rec.Requested, r.Interface) && !reflect.DeepEqual(rec.Attachment.Interface, r.Interface) {
 		return contracts.Attachment{}, contracts.Errorf(contracts.CodeMismatch, "attachment %s was made with another interface configuration", r.Key)
 	}
 	live, err := a.cfg.OVS.Ports(ctx, []string{rec.Port.Name})

@@ -156,6 +156,42 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, check(nil))
 }
 
+// TestCheckMemifAsListed: Check accepts a memif interface as requested and
+// as List reports it (queues = PMDs+1), e.g. a client re-checking List's
+// result, but not a third configuration.
+func TestCheckMemifAsListed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil, "")
+	req := memifReq(key("m1", "net1"), e.sockDir)
+	_, err := e.a.Attach(ctx, req)
+	require.NoError(t, err)
+	list, err := e.a.List(ctx, &contracts.ListRequest{Network: req.Network})
+	require.NoError(t, err)
+	require.Len(t, list.Attachments, 1)
+	listed := list.Attachments[0].Interface
+	require.NotEqual(t, req.Interface.Memif.Queues, listed.Memif.Queues, "the test needs made queues != requested")
+	other := listed
+	otherMemif := *listed.Memif
+	otherMemif.Queues = listed.Memif.Queues + 1
+	other.Memif = &otherMemif
+
+	tests := []struct {
+		name string
+		in   contracts.HostInterface
+		code contracts.Code
+	}{
+		{name: "as requested", in: req.Interface, code: 0},
+		{name: "as listed", in: listed, code: 0},
+		{name: "other queues", in: other, code: contracts.CodeMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.a.Check(ctx, &contracts.CheckRequest{Key: req.Key, Network: req.Network, Interface: tt.in})
+			assert.Equal(t, tt.code, contracts.CodeOf(err), "%v", err)
+		})
+	}
+}
+
 func TestOwnershipIsRespected(t *testing.T) {
 	ctx := context.Background()
 	fake := ovstest.New()
@@ -274,6 +310,44 @@ func TestStaleMemifSocket(t *testing.T) {
 			require.NoError(t, err)
 			assert.NoFileExists(t, req.Interface.SocketPath)
 		})
+	}
+}
+
+// TestRemoveStaleSockets: after vswitchd died, the sockets of recorded
+// memif server ports that nobody listens on are removed; a socket in use,
+// a regular file and the pod's own socket (memif client role) are not.
+func TestRemoveStaleSockets(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil, "")
+	stale, live, file := memifReq(key("s1", "net1"), e.sockDir), memifReq(key("s2", "net1"), e.sockDir), memifReq(key("s3", "net1"), e.sockDir)
+	client := memifReq(key("s4", "net1"), e.sockDir)
+	client.Interface.Memif.Role = contracts.MemifRoleSlave
+	for _, r := range []*contracts.AttachRequest{stale, live, file, client} {
+		_, err := e.a.Attach(ctx, r)
+		require.NoError(t, err)
+	}
+	listen := func(path string) net.Listener {
+		l, err := net.Listen("unix", path)
+		require.NoError(t, err)
+		return l
+	}
+	l := listen(stale.Interface.SocketPath)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	require.NoError(t, l.Close()) // what a dead vswitchd leaves
+	l = listen(live.Interface.SocketPath)
+	t.Cleanup(func() { _ = l.Close() })
+	require.NoError(t, os.WriteFile(file.Interface.SocketPath, []byte("data"), 0o600))
+	c := listen(client.Interface.SocketPath)
+	c.(*net.UnixListener).SetUnlinkOnClose(false)
+	require.NoError(t, c.Close()) // the pod's socket: never the adapter's to remove
+
+	removed, inUse, err := e.a.RemoveStaleSockets()
+	require.NoError(t, err)
+	assert.Equal(t, 1, removed)
+	assert.Equal(t, 1, inUse)
+	assert.NoFileExists(t, stale.Interface.SocketPath)
+	for _, r := range []*contracts.AttachRequest{live, file, client} {
+		assert.FileExists(t, r.Interface.SocketPath)
 	}
 }
 

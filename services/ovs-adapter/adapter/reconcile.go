@@ -2,7 +2,9 @@ package adapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,11 +70,18 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 	recs := a.snapshot()
 	byName := map[string]Record{}
 	var redo []Record
+	a.mu.Lock()
+	wasFailed := a.failed
+	a.mu.Unlock()
 	for _, rec := range recs {
 		byName[rec.Port.Name] = rec
 		p, ok := live[rec.Port.Name]
 		if !ok || p.Broken() || portDiff(rec.Port, p) != "" {
 			redo = append(redo, rec)
+		} else if wasFailed[rec.Port.Name] { // vswitchd retried it itself (Sync made it reconfigure)
+			k := rec.Attachment.Key
+			a.publish(contracts.Event{Kind: contracts.EventReconciled, Key: &k, Network: rec.Attachment.Network,
+				Message: "port " + rec.Port.Name + " is back"})
 		}
 	}
 	var doomed []string
@@ -135,6 +144,13 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 		a.publish(contracts.Event{Kind: contracts.EventReconciled, Key: &k, Network: rec.Attachment.Network,
 			Message: "re-created port " + rec.Port.Name})
 	}
+	failed := map[string]bool{}
+	for _, n := range res.Failed {
+		failed[n] = true
+	}
+	a.mu.Lock()
+	a.failed = failed
+	a.mu.Unlock()
 	for _, rec := range recs {
 		if rec.OVSSocket == "" || rec.Attachment.SocketPath == rec.OVSSocket || a.socketOK(rec) || slices.Contains(res.Failed, rec.Port.Name) {
 			continue
@@ -145,6 +161,44 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 		res.Relinked++
 	}
 	return res, nil
+}
+
+// RemoveStaleSockets removes the sockets of recorded ports that vswitchd
+// serves (memif server sockets, dpdkvhostuser sockets) if nobody listens
+// on them, and returns how many it removed. Call it as soon as
+// ovs-vswitchd has died: the next vswitchd re-creates those ports from the
+// database while it starts, before any reconcile can run, and DPDK 22.11's
+// memif fails on a path that exists and keeps the failed ethdev allocated
+// (32 per process), so with many memif ports no later re-create finds a
+// free one. A socket someone listens on is left alone and counted in
+// inUse (a dying vswitchd closes its sockets one by one).
+func (a *Adapter) RemoveStaleSockets() (removed, inUse int, err error) {
+	var errs []error
+	for _, rec := range a.snapshot() {
+		var paths []string
+		if isMemifServer(rec) {
+			paths = append(paths, rec.Attachment.SocketPath)
+		}
+		if rec.OVSSocket != "" {
+			paths = append(paths, rec.OVSSocket)
+		}
+		for _, p := range paths {
+			if _, err := os.Lstat(p); err != nil {
+				continue // gone already (or unreadable: reconcile reports it)
+			}
+			switch err := removeStaleSocket(p); contracts.CodeOf(err) {
+			case 0:
+				removed++
+			case contracts.CodeConflict:
+				if strings.Contains(err.Error(), "in use") {
+					inUse++
+				} // else not a socket: never ours to remove
+			default:
+				errs = append(errs, err)
+			}
+		}
+	}
+	return removed, inUse, errors.Join(errs...)
 }
 
 // renameMemif gives rec's memif port a new net_memif index.

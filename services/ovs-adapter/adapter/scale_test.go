@@ -202,7 +202,7 @@ func (r *scaleReport) recover(ctx context.Context, a *adapter.Adapter, c *ovs.Cl
 		require.True(t, time.Now().Before(deadline), "%d attachments still failing Check", len(pending))
 		var failing []contracts.Attachment
 		for _, att := range pending {
-			_, err := a.Check(ctx, &contracts.CheckRequest{Key: att.Key, Network: att.Network, Interface: requested(att)})
+			_, err := a.Check(ctx, &contracts.CheckRequest{Key: att.Key, Network: att.Network, Interface: att.Interface})
 			if err != nil {
 				failing = append(failing, att)
 			}
@@ -223,18 +223,6 @@ func (r *scaleReport) recover(ctx context.Context, a *adapter.Adapter, c *ovs.Cl
 
 func (r *scaleReport) print() {
 	r.t.Logf("scale report:\n  %s", strings.Join(r.lines, "\n  "))
-}
-
-// requested is the interface as the harness's requests gave it (memif
-// queues are what was asked, not what was made).
-func requested(att contracts.Attachment) contracts.HostInterface {
-	in := att.Interface
-	if in.Memif != nil {
-		m := *in.Memif
-		m.Queues = 1
-		in.Memif = &m
-	}
-	return in
 }
 
 func scaleEnv(t *testing.T, runDir string, c *ovs.Client) *env {

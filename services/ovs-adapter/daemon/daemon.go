@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,10 @@ import (
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
+
+// maxRetries bounds the reconciles in a row that re-create ports vswitchd
+// keeps failing (1+2+4+8+16 s of backoff).
+const maxRetries = 5
 
 // Version is the adapter's version.
 const Version = "0.1.0"
@@ -111,7 +116,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.reconcile(ctx, "start")
+	if ok, failed := d.reconcile(ctx, "start"); ok && failed > 0 {
+		d.Reconcile() // Run retries
+	}
 	if d.svc, err = service.Add(d.nc, service.Config{
 		Node: cfg.Node, Engine: contracts.EngineOVSDPDK, Version: Version,
 		Description: "usrsp OVS-DPDK adapter: vhost-user and memif ports for pods",
@@ -127,19 +134,35 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 
 // Run serves until ctx is done, watching OVS: after the OVSDB connection
 // was made again or vswitchd restarted (new pid), it reconciles.
+//
+// While a reconcile leaves ports that vswitchd failed (Interface.error), it
+// reconciles again with backoff (1s, doubling) until none is left, at most
+// maxRetries times in a row: each failed memif re-create keeps one of
+// DPDK's 32 ethdevs per vswitchd, so endless retries of a port that
+// cannot come back would starve every other memif port. The next restart,
+// reconnect or kick starts over.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); d.watchVswitchd(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	tick := time.NewTicker(d.cfg.WatchInterval)
 	defer tick.Stop()
 	gen, pid := d.ovs.Generation(), d.vswitchdPID()
 	pending := !d.ready.Load()
+	var retry <-chan time.Time // set while ports are left failed
+	backoff, retries := time.Duration(0), 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		case <-d.kick:
-			pending = true
+			pending, retries = true, 0
+		case <-retry:
+			retry, pending = nil, true
+			retries++
 		}
 		if err := d.ovs.Ping(ctx); err != nil {
 			d.ready.Store(false)
@@ -148,16 +171,99 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		if g := d.ovs.Generation(); g != gen {
 			d.cfg.Log.Info().Msg("OVSDB connection made again")
-			gen, pending = g, true
+			gen, pending, retries = g, true, 0
 		}
 		if p := d.vswitchdPID(); p != pid && p != 0 {
 			d.cfg.Log.Info().Int("pid", p).Msg("ovs-vswitchd restarted")
-			pid, pending = p, true
+			pid, pending, retries = p, true, 0
 		}
 		if pending {
-			pending = !d.reconcile(ctx, "ovs restart or reconnect")
+			ok, failed := d.reconcile(ctx, "ovs restart, reconnect or failed ports")
+			pending = !ok
+			switch {
+			case ok && failed > 0 && retries < maxRetries:
+				backoff = max(2*backoff, time.Second)
+				retry = time.After(backoff)
+				d.cfg.Log.Warn().Int("failed", failed).Dur("retry_in", backoff).Msg("ports left failed by vswitchd; reconciling again")
+			case ok:
+				if failed > 0 {
+					d.cfg.Log.Error().Int("failed", failed).Int("retries", retries).
+						Msg("ports left failed by vswitchd; not retrying until ovs-vswitchd restarts (Check reports them)")
+				}
+				retry, backoff, retries = nil, 0, 0
+			}
 		}
 	}
+}
+
+// watchVswitchd holds a connection to ovs-vswitchd's control socket, which
+// the kernel closes the moment vswitchd dies (crash or SIGTERM). That is
+// well before a restarted vswitchd has initialized DPDK and re-created its
+// ports from the database, so the stale sockets (memif server,
+// dpdkvhostuser) are removed in between (see adapter.RemoveStaleSockets);
+// then it asks for a reconcile.
+// The control socket needs only the run dir, not vswitchd's pid namespace.
+func (d *Daemon) watchVswitchd(ctx context.Context) {
+	var dialer net.Dialer
+	for {
+		conn, err := dialer.DialContext(ctx, "unix", d.vswitchdCtl())
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d.cfg.WatchInterval): // not running (yet)
+			}
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		_, _ = io.Copy(io.Discard, conn) // vswitchd never writes unasked: this returns when it dies
+		stop()
+		_ = conn.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		d.removeStaleSockets(ctx)
+		d.Reconcile()
+	}
+}
+
+// removeStaleSockets removes the sockets the dead vswitchd left. Its
+// control connection closes before the process has closed all its
+// sockets, so sockets still in use are tried again every 5 ms for up to a
+// second (their closing has no event to wait for; a new vswitchd needs
+// longer than that to initialize DPDK and bind them again).
+func (d *Daemon) removeStaleSockets(ctx context.Context) {
+	start := time.Now()
+	total := 0
+	for {
+		n, inUse, err := d.Adapter.RemoveStaleSockets()
+		total += n
+		log := d.cfg.Log.With().Int("removed", total).Int("in_use", inUse).Dur("duration", time.Since(start)).Logger()
+		switch {
+		case err != nil:
+			log.Warn().Err(err).Msg("ovs-vswitchd exited; removing its stale sockets failed in part")
+			return
+		case inUse == 0 || time.Since(start) > time.Second:
+			log.Info().Msg("ovs-vswitchd exited; removed its stale sockets")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// vswitchdCtl is ovs-vswitchd's control socket: <rundir>/ovs-vswitchd.ctl
+// when started with --unixctl so, else OVS's default
+// <rundir>/ovs-vswitchd.<pid>.ctl.
+func (d *Daemon) vswitchdCtl() string {
+	fixed := filepath.Join(d.cfg.OVSRunDir, "ovs-vswitchd.ctl")
+	if _, err := os.Stat(fixed); err == nil {
+		return fixed
+	}
+	return filepath.Join(d.cfg.OVSRunDir, "ovs-vswitchd."+strconv.Itoa(d.vswitchdPID())+".ctl")
 }
 
 // Reconcile asks Run to reconcile now (e.g. from a signal handler).
@@ -171,19 +277,22 @@ func (d *Daemon) Reconcile() {
 // Reconciled is the number of successful reconciles so far.
 func (d *Daemon) Reconciled() int64 { return d.reconciled.Load() }
 
-func (d *Daemon) reconcile(ctx context.Context, why string) bool {
+// reconcile reports whether it succeeded and how many ports vswitchd
+// failed to re-create.
+func (d *Daemon) reconcile(ctx context.Context, why string) (ok bool, failed int) {
 	start := time.Now()
 	res, err := d.Adapter.Reconcile(ctx)
 	log := d.cfg.Log.With().Str("reason", why).Dur("duration", time.Since(start)).Logger()
 	if err != nil {
 		d.ready.Store(false)
 		log.Warn().Err(err).Msg("reconcile failed; will retry")
-		return false
+		return false, 0
 	}
 	d.ready.Store(true)
 	d.reconciled.Add(1)
-	log.Info().Strs("removed", res.Removed).Strs("recreated", res.Recreated).Int("relinked", res.Relinked).Msg("reconciled")
-	return true
+	log.Info().Strs("removed", res.Removed).Strs("recreated", res.Recreated).Int("relinked", res.Relinked).
+		Strs("failed", res.Failed).Msg("reconciled")
+	return true, len(res.Failed)
 }
 
 func (d *Daemon) vswitchdPID() int {
@@ -195,10 +304,15 @@ func (d *Daemon) vswitchdPID() int {
 	return pid
 }
 
+// logRequest logs changes (attach, detach, gc) at info and the frequent
+// reads (check, list, status) at debug; every error at warn.
 func (d *Daemon) logRequest(ri service.RequestInfo) {
 	ev := d.cfg.Log.Info()
-	if ri.Err != nil {
+	switch {
+	case ri.Err != nil:
 		ev = d.cfg.Log.Warn().Err(ri.Err).Uint("code", uint(contracts.CodeOf(ri.Err)))
+	case ri.Op == contracts.OpCheck || ri.Op == contracts.OpList || ri.Op == contracts.OpStatus:
+		ev = d.cfg.Log.Debug()
 	}
 	if ri.Key != nil {
 		ev = ev.Str("container_id", ri.Key.ContainerID).Str("ifname", ri.Key.IfName)

@@ -105,13 +105,16 @@ func TestDaemonOverNATS(t *testing.T) {
 	_, err = client.Check(ctx, contracts.EngineOVSDPDK, &contracts.CheckRequest{Key: req.Key, Network: req.Network, Interface: req.Interface})
 	require.NoError(t, err, "the memif port is back after a vswitchd crash")
 
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "usrsp_ovs_adapter_attach_seconds_count 1"} {
+	for path, wants := range map[string][]string{"/healthz": {"ok"}, "/readyz": {"ready"},
+		"/metrics": {"usrsp_ovs_adapter_attach_seconds_count 1", "usrsp_ovs_adapter_vswitch_seconds_count 1"}} {
 		resp, err := http.Get("http://" + d.HTTPAddr() + path)
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
-		assert.Contains(t, string(body), want, path)
+		for _, want := range wants {
+			assert.Contains(t, string(body), want, path)
+		}
 	}
 
 	det, err := client.Detach(ctx, contracts.EngineOVSDPDK, &contracts.DetachRequest{Key: req.Key, Network: req.Network})
