@@ -78,6 +78,16 @@ func Add(nc *nats.Conn, cfg Config, a contracts.Adapter) (micro.Service, error) 
 			return nil, err
 		}
 	}
+	// The subscriptions are only buffered so far: make sure the server has
+	// them, so a request sent right after Add finds a responder. (With
+	// RetryOnFailedConnect the first connect may still be pending; the
+	// subscriptions are then sent when it succeeds.)
+	if nc.IsConnected() {
+		if err := nc.Flush(); err != nil {
+			_ = svc.Stop()
+			return nil, err
+		}
+	}
 	return svc, nil
 }
 
@@ -95,7 +105,7 @@ type dispatcher struct {
 
 	mu     sync.Mutex
 	counts map[contracts.Op]*opCounts
-	keys   keyedMutex
+	keys   KeyedMutex
 }
 
 func (d *dispatcher) stats(ep *micro.Endpoint) any {
@@ -172,7 +182,7 @@ func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.Att
 		if err != nil {
 			return nil, nil, err
 		}
-		defer d.keys.lock(r.Key)()
+		defer d.keys.Lock(r.Key)()
 		resp, err := d.a.Attach(ctx, r)
 		return &r.Key, resp, err
 	case contracts.OpDetach:
@@ -180,7 +190,7 @@ func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.Att
 		if err != nil {
 			return nil, nil, err
 		}
-		defer d.keys.lock(r.Key)()
+		defer d.keys.Lock(r.Key)()
 		resp, err := d.a.Detach(ctx, r)
 		return &r.Key, resp, err
 	case contracts.OpCheck:
@@ -188,7 +198,7 @@ func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.Att
 		if err != nil {
 			return nil, nil, err
 		}
-		defer d.keys.lock(r.Key)()
+		defer d.keys.Lock(r.Key)()
 		resp, err := d.a.Check(ctx, r)
 		return &r.Key, resp, err
 	case contracts.OpList:
@@ -216,8 +226,10 @@ func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.Att
 	return nil, nil, contracts.Errorf(contracts.CodeInternal, "no handler for %s", op)
 }
 
-// keyedMutex serializes work per contracts.AttachmentKey and forgets idle keys.
-type keyedMutex struct {
+// KeyedMutex serializes work per attachment and forgets idle keys; the
+// zero value is ready. Add uses one for requests from NATS; adapters use
+// their own for work that does not come through it (reconcile, tests).
+type KeyedMutex struct {
 	mu    sync.Mutex
 	locks map[contracts.AttachmentKey]*keyLock
 }
@@ -227,8 +239,8 @@ type keyLock struct {
 	refs int
 }
 
-// lock locks k and returns its unlock.
-func (m *keyedMutex) lock(k contracts.AttachmentKey) func() {
+// Lock locks k and returns its unlock.
+func (m *KeyedMutex) Lock(k contracts.AttachmentKey) (unlock func()) {
 	m.mu.Lock()
 	if m.locks == nil {
 		m.locks = map[contracts.AttachmentKey]*keyLock{}

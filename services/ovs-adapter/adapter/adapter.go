@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
@@ -41,8 +42,10 @@ type Config struct {
 
 // Adapter implements contracts.Adapter for OVS-DPDK.
 type Adapter struct {
-	cfg  Config
-	keys keyedMutex
+	cfg Config
+	// keys serializes work per attachment also for callers that do not come
+	// through contracts/service.Add (reconcile, tests).
+	keys service.KeyedMutex
 	// gate lets reconcile see OVS and the records without an attach or
 	// detach half done: operations hold it shared, reconcile exclusively.
 	gate sync.RWMutex
@@ -85,7 +88,7 @@ func New(cfg Config) (*Adapter, error) {
 // Attach implements contracts.Adapter.
 func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
 	start := time.Now()
-	defer a.keys.lock(r.Key)()
+	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
 	att, err := a.attach(ctx, r)
 	a.gate.RUnlock()
@@ -265,7 +268,7 @@ func (a *Adapter) clearSocket(ctx context.Context, path, port string) error {
 // Detach implements contracts.Adapter.
 func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
 	start := time.Now()
-	defer a.keys.lock(r.Key)()
+	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
 	removed, err := a.detach(ctx, r.Key)
 	a.gate.RUnlock()
@@ -324,7 +327,7 @@ func (a *Adapter) forget(rec Record) error {
 
 // Check implements contracts.Adapter.
 func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
-	defer a.keys.lock(r.Key)()
+	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
 	att, err := a.check(ctx, r)
 	a.gate.RUnlock()
@@ -604,41 +607,5 @@ func (a *Adapter) releaseMemif(n int, k contracts.AttachmentKey) {
 	defer a.mu.Unlock()
 	if a.memif[n] == k {
 		delete(a.memif, n)
-	}
-}
-
-// keyedMutex serializes operations on one attachment; different
-// attachments proceed in parallel. (contracts/service.Add does the same for
-// requests from NATS; this keeps direct callers such as tests safe.)
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[contracts.AttachmentKey]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (m *keyedMutex) lock(k contracts.AttachmentKey) func() {
-	m.mu.Lock()
-	if m.locks == nil {
-		m.locks = map[contracts.AttachmentKey]*keyLock{}
-	}
-	l := m.locks[k]
-	if l == nil {
-		l = &keyLock{}
-		m.locks[k] = l
-	}
-	l.refs++
-	m.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		m.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(m.locks, k)
-		}
-		m.mu.Unlock()
 	}
 }
