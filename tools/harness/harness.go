@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -99,7 +98,7 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 		}
 	}
 
-	if err := h.step("waiting for the OVS-DPDK lock "+LockFile, func() error { return h.lock(ctx) }); err != nil {
+	if err := h.step("waiting for the OVS-DPDK lock "+ovsdpdk.LockFile, func() error { return h.lock(ctx) }); err != nil {
 		return nil, err
 	}
 	if h.Bin == "" {
@@ -207,34 +206,11 @@ func (h *Harness) Close() error {
 	return errors.Join(errs...)
 }
 
-// LockFile serializes private OVS-DPDK instances on this machine; the same
-// file as libs/ovsdpdk/ovsdpdktest's lock (one instance takes all 128
-// hugepages).
-const LockFile = "/tmp/usrsp-ovsdpdktest.lock"
-
 func (h *Harness) lock(ctx context.Context) error {
-	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	release, err := ovsdpdk.Lock(ctx)
 	if err != nil {
 		return err
 	}
-	// flock has no timeout; try without blocking so Ctrl-C still works.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			h.onClose(f.Close) // registered early, so released after OVS stopped
-			return nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return fmt.Errorf("lock %s: %w", LockFile, err)
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	h.onClose(release) // registered early, so released after OVS stopped
+	return nil
 }

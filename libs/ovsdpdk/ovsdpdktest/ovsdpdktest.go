@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 
 	"usrsp.dev/libs/ovsdpdk"
@@ -49,24 +48,16 @@ func StartConfig(t testing.TB, cfg ovsdpdk.Config) *ovsdpdk.Instance {
 	return inst
 }
 
-// lockFile serializes private OVS-DPDK instances across test binaries:
-// `go test ./...` runs packages in parallel and each instance takes 256 MiB
-// of hugepages (install-deps.sh reserves 256 MiB).
-const lockFile = "/tmp/usrsp-ovsdpdktest.lock"
-
-// Lock takes the machine-wide lock for one private OVS-DPDK instance until
-// t ends; Start does it. Tests that call ovsdpdk.Start directly use it.
+// Lock takes the machine-wide lock for one private OVS-DPDK instance
+// (ovsdpdk.Lock) until t ends; Start does it. Tests that call ovsdpdk.Start
+// directly use it.
 func Lock(t testing.TB) {
-	f, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	release, err := ovsdpdk.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		_ = f.Close()
-		t.Fatalf("lock %s: %v", lockFile, err)
-	}
 	// Registered first, so it runs last: after the instance has stopped.
-	t.Cleanup(func() { _ = f.Close() })
+	t.Cleanup(func() { _ = release() })
 }
 
 // Require skips t unless a private OVS-DPDK can run here: root (hugepages,
