@@ -10,6 +10,20 @@ BIN     := $(CURDIR)/bin
 # -race needs cgo; the count=1 keeps integration results honest.
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
+# The real VPP 25.10 the real-VPP tests run against. ../shared/vpp when it is
+# there (CI); a VPP from FD.io's packages with
+#   USRSP_VPP_BIN=/usr/bin/vpp USRSP_VPP_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/vpp_plugins
+# Under CI a VPP that is there must be used: its tests fail instead of skipping.
+VPP_DIR ?= $(abspath $(CURDIR)/../shared/vpp)
+ifneq ($(wildcard $(VPP_DIR)/bin/vpp),)
+USRSP_VPP_BIN         ?= $(VPP_DIR)/bin/vpp
+USRSP_VPP_PLUGIN_PATH ?= $(VPP_DIR)/lib/x86_64-linux-gnu/vpp_plugins
+ifeq ($(CI),true)
+USRSP_VPP_REQUIRED    ?= 1
+endif
+endif
+export USRSP_VPP_BIN USRSP_VPP_PLUGIN_PATH USRSP_VPP_REQUIRED
+
 .PHONY: help
 help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,7 +56,7 @@ demo: deps ## README's first command: OVS-DPDK + NATS + adapter, two pods, traff
 	$(GO) run ./tools/cmd/usrsp-demo
 
 .PHONY: bench
-bench: deps build ## benchmarks (root): cnibench latency/burst/scale/recover on OVS-DPDK + Go benchmarks -> bench/results/; never CI
+bench: deps build ## benchmarks (root): cnibench latency/burst/scale/recover on OVS-DPDK and VPP + Go benchmarks -> bench/results/; never CI
 	$(GO) run ./tools/cmd/usrsp-bench --out bench/results
 
 .PHONY: lint

@@ -82,8 +82,12 @@ func checkIfSpecs(t IfType, m *MemifSpec, v *VhostSpec) error {
 		if v.Mode != VhostModeClient && v.Mode != VhostModeServer {
 			return Errorf(CodeInvalidConfig, "interface.vhost.mode %q is not client or server", v.Mode)
 		}
+	case IfTypeVeth:
+		if m != nil || v != nil {
+			return Errorf(CodeInvalidConfig, "interface.memif and interface.vhost must be empty for ifType veth")
+		}
 	default:
-		return Errorf(CodeInvalidConfig, "interface.ifType %q is not memif or vhostuser", t)
+		return Errorf(CodeInvalidConfig, "interface.ifType %q is not memif, vhostuser or veth", t)
 	}
 	return nil
 }
@@ -91,6 +95,14 @@ func checkIfSpecs(t IfType, m *MemifSpec, v *VhostSpec) error {
 func checkHostInterface(h HostInterface) error {
 	if err := checkIfSpecs(h.IfType, h.Memif, h.Vhost); err != nil {
 		return err
+	}
+	switch {
+	case h.IfType == IfTypeVeth && (h.Veth == nil || !ValidIfName(h.Veth.HostIfName)):
+		return Errorf(CodeInvalidConfig, "interface.veth.hostIfName must name the host end of the veth pair for ifType veth")
+	case h.IfType != IfTypeVeth && h.Veth != nil:
+		return Errorf(CodeInvalidConfig, "interface.veth is set but interface.ifType is %q", h.IfType)
+	case h.IfType == IfTypeVeth && h.SocketPath != "":
+		return Errorf(CodeInvalidConfig, "interface.socketPath must be empty for ifType veth")
 	}
 	switch h.NetType {
 	case NetTypeBridge:

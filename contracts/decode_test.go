@@ -36,6 +36,20 @@ func TestDecodeAttachRequest(t *testing.T) {
 			r.Interface.IfType, r.Interface.Memif = contracts.IfTypeVhostUser, nil
 			r.Interface.Vhost = &contracts.VhostSpec{Mode: "client", Queues: 1}
 		}},
+		{name: "veth", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Memif, r.Interface.SocketPath = contracts.IfTypeVeth, nil, ""
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(r.Key)}
+		}},
+		{name: "veth without host name", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Memif, r.Interface.SocketPath = contracts.IfTypeVeth, nil, ""
+		}, code: contracts.CodeInvalidConfig, message: "interface.veth.hostIfName"},
+		{name: "veth with a socket", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Memif = contracts.IfTypeVeth, nil
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: "usv0"}
+		}, code: contracts.CodeInvalidConfig, message: "interface.socketPath"},
+		{name: "veth spec on memif", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: "usv0"}
+		}, code: contracts.CodeInvalidConfig, message: "interface.veth"},
 		{name: "not json", raw: "{", code: contracts.CodeDecode, message: "attach request"},
 		{name: "trailing data", raw: `{"key":{}} {}`, code: contracts.CodeDecode, message: "trailing"},
 		{name: "empty container id", mutate: func(r *contracts.AttachRequest) { r.Key.ContainerID = "" }, code: contracts.CodeInvalidConfig, message: "key.containerId"},

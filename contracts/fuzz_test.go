@@ -36,11 +36,12 @@ func FuzzDecodeAttachRequest(f *testing.F) {
 func FuzzDecodePodData(f *testing.F) {
 	f.Add([]byte(`{"version":"usrsp/v1","containerId":"c","ifName":"net1","interface":{"ifType":"memif","netType":"none","socketPath":"/s","memif":{"role":"slave","mode":"ip"}}}`))
 	f.Add([]byte(`{"version":"usrsp/v1"}`))
+	f.Add([]byte(`{"version":"usrsp/v1","containerId":"c","ifName":"net1","interface":{"ifType":"veth","netType":"bridge","socketPath":"","mac":"02:00:00:00:00:01"}}`))
 	f.Add([]byte(`nope`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := contracts.DecodePodData(b)
-		if err == nil && d.Interface.SocketPath == "" {
-			t.Fatal("accepted pod data without a socket path")
+		if err == nil && (d.Interface.SocketPath == "") != (d.Interface.IfType == contracts.IfTypeVeth) {
+			t.Fatal("accepted pod data with a socket path for veth or without one for memif/vhostuser")
 		}
 	})
 }

@@ -39,9 +39,9 @@ type ContainerInterface struct {
 	Engine     Engine     `json:"engine,omitempty"`
 	IfType     IfType     `json:"ifType"`
 	NetType    NetType    `json:"netType"`
-	SocketPath string     `json:"socketPath"` // as seen inside the pod
+	SocketPath string     `json:"socketPath"` // as seen inside the pod; "" for veth
 	MTU        int        `json:"mtu,omitempty"`
-	MAC        string     `json:"mac,omitempty"`
+	MAC        string     `json:"mac,omitempty"` // the pod side's MAC (ContainerMAC)
 	Memif      *MemifSpec `json:"memif,omitempty"`
 	Vhost      *VhostSpec `json:"vhost,omitempty"`
 }
@@ -75,20 +75,26 @@ type DeviceInfo struct {
 	VhostUser *DeviceInfoVhost `json:"vhost-user,omitempty"`
 }
 
-// DeviceInfoMemif is the "memif" block of DeviceInfo.
+// DeviceInfoMemif is the "memif" block of DeviceInfo. MAC (the pod
+// side's) is a usrsp addition to the spec's fields.
 type DeviceInfoMemif struct {
 	Role string `json:"role"`
 	Path string `json:"path"`
 	Mode string `json:"mode"`
+	MAC  string `json:"mac,omitempty"`
 }
 
-// DeviceInfoVhost is the "vhost-user" block of DeviceInfo.
+// DeviceInfoVhost is the "vhost-user" block of DeviceInfo. MAC (the pod
+// side's) is a usrsp addition to the spec's fields.
 type DeviceInfoVhost struct {
 	Mode string `json:"mode"`
 	Path string `json:"path"`
+	MAC  string `json:"mac,omitempty"`
 }
 
-// NewDeviceInfo describes the pod's side of an interface.
+// NewDeviceInfo describes the pod's side of an interface; nil for veth
+// (a kernel netdev: the spec has no device type for it, the CNI result
+// describes it).
 func NewDeviceInfo(c ContainerInterface) *DeviceInfo {
 	switch c.IfType {
 	case IfTypeMemif:
@@ -96,13 +102,13 @@ func NewDeviceInfo(c ContainerInterface) *DeviceInfo {
 			return nil
 		}
 		return &DeviceInfo{Type: "memif", Version: DeviceInfoVersion,
-			Memif: &DeviceInfoMemif{Role: c.Memif.Role, Path: c.SocketPath, Mode: c.Memif.Mode}}
+			Memif: &DeviceInfoMemif{Role: c.Memif.Role, Path: c.SocketPath, Mode: c.Memif.Mode, MAC: c.MAC}}
 	case IfTypeVhostUser:
 		if c.Vhost == nil {
 			return nil
 		}
 		return &DeviceInfo{Type: "vhost-user", Version: DeviceInfoVersion,
-			VhostUser: &DeviceInfoVhost{Mode: c.Vhost.Mode, Path: c.SocketPath}}
+			VhostUser: &DeviceInfoVhost{Mode: c.Vhost.Mode, Path: c.SocketPath, MAC: c.MAC}}
 	}
 	return nil
 }
@@ -126,7 +132,10 @@ func DecodePodData(b []byte) (*PodData, error) {
 }
 
 func checkContainerInterface(c ContainerInterface) error {
-	if c.SocketPath == "" {
+	switch {
+	case c.IfType == IfTypeVeth && c.SocketPath != "":
+		return Errorf(CodeDecode, "interface.socketPath must be empty for ifType veth (a kernel netdev has no socket)")
+	case c.IfType != IfTypeVeth && c.SocketPath == "":
 		return Errorf(CodeDecode, "interface.socketPath is empty")
 	}
 	return checkIfSpecs(c.IfType, c.Memif, c.Vhost)

@@ -8,6 +8,12 @@ type IfType string
 const (
 	IfTypeMemif     IfType = "memif"
 	IfTypeVhostUser IfType = "vhostuser"
+	// IfTypeVeth gives the pod a kernel netdev: cni-entry makes a veth
+	// pair, the pod end in CNI_NETNS named CNI_IFNAME, and the adapter
+	// plugs the host end (VethSpec.HostIfName) into the vswitch network
+	// (OVS "system" port, VPP af_packet). Named after what it is, like
+	// memif and vhostuser: a tap would need /dev/vhost-net for VPP.
+	IfTypeVeth IfType = "veth"
 )
 
 // NetType says what the host side is plugged into.
@@ -76,6 +82,12 @@ type VhostSpec struct {
 	SocketFile string `json:"socketFile,omitempty"`
 }
 
+// VethSpec is the host end of a veth pair (iftype veth), made by
+// cni-entry; the adapter plugs it in and never deletes the netdev.
+type VethSpec struct {
+	HostIfName string `json:"hostIfName"` // HostVethName(key)
+}
+
 // BridgeSpec says which bridge the host side joins.
 type BridgeSpec struct {
 	Name string `json:"name,omitempty"` // OVS bridge name
@@ -104,6 +116,7 @@ type HostInterface struct {
 	MAC        string      `json:"mac,omitempty"` // host side MAC, optional
 	Memif      *MemifSpec  `json:"memif,omitempty"`
 	Vhost      *VhostSpec  `json:"vhost,omitempty"`
+	Veth       *VethSpec   `json:"veth,omitempty"`
 	Bridge     *BridgeSpec `json:"bridge,omitempty"`
 	// IPs are the pod's addresses: an L3 (netType interface) host side routes
 	// them to this interface and takes the gateway as its own address.

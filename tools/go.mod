@@ -6,8 +6,15 @@ require (
 	github.com/containernetworking/cni v1.3.1
 	github.com/nats-io/nats.go v1.55.0
 	github.com/stretchr/testify v1.12.1
+	go.fd.io/govpp v0.13.0
 	usrsp.dev/contracts v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
+)
+
+require (
+	github.com/fsnotify/fsnotify v1.9.0 // indirect
+	github.com/lunixbochs/struc v0.0.0-20200521075829-a4cb8d33dbbe // indirect
+	github.com/sirupsen/logrus v1.9.3 // indirect
 )
 
 require (

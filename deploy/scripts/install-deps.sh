@@ -8,7 +8,9 @@
 # Env: HUGEPAGES (default 128) is the minimum number of 2 MiB pages.
 set -euo pipefail
 
-PACKAGES=(openvswitch-switch-dpdk dpdk dpdk-dev librte-net-memif23 iproute2)
+# libssl3 and libunwind8: what a VPP 25.10 build (../shared/vpp, FD.io's packages) needs at run time.
+# podman, runc, iputils-ping: the e2e test where podman (CNI backend, runc; crun fails with hybrid cgroups) runs pods that ping.
+PACKAGES=(openvswitch-switch-dpdk dpdk dpdk-dev librte-net-memif23 iproute2 libssl3 libunwind8 podman runc iputils-ping)
 OVS_DPDK=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 HUGEPAGES=${HUGEPAGES:-128}
 

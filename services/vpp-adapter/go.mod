@@ -10,6 +10,7 @@ require (
 	go.fd.io/govpp v0.13.0
 	go.uber.org/goleak v1.3.0
 	usrsp.dev/contracts v0.0.0
+	usrsp.dev/libs/memif v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
 )
 
@@ -42,5 +43,6 @@ require (
 
 replace (
 	usrsp.dev/contracts => ../../contracts
+	usrsp.dev/libs/memif => ../../libs/memif
 	usrsp.dev/libs/natstest => ../../libs/natstest
 )

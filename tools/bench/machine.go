@@ -23,13 +23,14 @@ type Machine struct {
 	DPDK      string `json:"dpdk"` // the DPDK it is linked with
 	Go        string `json:"go"`
 	GitCommit string `json:"gitCommit"`
-	GitDirty  bool   `json:"gitDirty"` // uncommitted changes in the tree measured
+	GitDirty  bool   `json:"gitDirty"`         // uncommitted changes in the tree measured
+	VPPBin    string `json:"vppBin,omitempty"` // the VPP measured (its version is the engine run's vswitch)
 }
 
 var dpdkVersion = regexp.MustCompile(`DPDK \S+`)
 
-func machineInfo(ctx context.Context, repo string) Machine {
-	m := Machine{NProc: runtime.NumCPU(), Go: runtime.Version()}
+func machineInfo(ctx context.Context, repo, vppBin string) Machine {
+	m := Machine{NProc: runtime.NumCPU(), Go: runtime.Version(), VPPBin: vppBin}
 	m.Hostname, _ = os.Hostname()
 	m.Kernel = strings.TrimSpace(readFile("/proc/sys/kernel/osrelease"))
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
@@ -68,4 +69,12 @@ func procField(path, key string) string {
 		}
 	}
 	return ""
+}
+
+// loadAvg is the 1-minute load average ("?" if unknown).
+func loadAvg() string {
+	if f := strings.Fields(readFile("/proc/loadavg")); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

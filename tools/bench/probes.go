@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,16 +32,18 @@ type attachTimes struct {
 	ds      []time.Duration
 }
 
-func collectAttachTimes(nc *nats.Conn, node string) (*attachTimes, error) {
+func collectAttachTimes(nc *nats.Conn, node string, engine contracts.Engine) (*attachTimes, error) {
 	a := &attachTimes{nc: nc}
-	sub, err := nc.Subscribe(contracts.EventSubject(node, contracts.EngineOVSDPDK, contracts.EventAttached), func(m *nats.Msg) {
+	sub, err := nc.Subscribe(contracts.EventSubject(node, engine, contracts.EventAttached), func(m *nats.Msg) {
 		ev, err := contracts.DecodeEvent(m.Data)
 		if err != nil || ev.Duration <= 0 {
 			return
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if a.network != "" && ev.Network == a.network {
+		// An event without a network (the vpp-adapter's did not name it)
+		// counts too: one network is measured at a time.
+		if a.network != "" && (ev.Network == a.network || ev.Network == "") {
 			a.ds = append(a.ds, ev.Duration)
 		}
 	})
@@ -67,6 +70,99 @@ func (a *attachTimes) Stop() cnibench.Summary {
 }
 
 func (a *attachTimes) Close() error { return a.sub.Unsubscribe() }
+
+// Replays are the adapter's "reconciled" events after recover's restart.
+// Times are from the moment the restart was asked for (the start of
+// recover's restart command, give or take an exec).
+type Replays struct {
+	// Summaries are the events that name no attachment: one per replay
+	// (reconnect), with the adapter's own replay duration.
+	Summaries []Replay `json:"summaries,omitempty"`
+	// Attachments counts the events naming one attachment (the
+	// vpp-adapter's "re-created …"), LastAttachmentAtMs when the last came.
+	Attachments        int     `json:"attachments,omitempty"`
+	LastAttachmentAtMs float64 `json:"lastAttachmentAtMs,omitempty"`
+}
+
+// Replay is one replay's summary event.
+type Replay struct {
+	AtMs       float64 `json:"atMs"`       // when the event arrived
+	DurationMs float64 `json:"durationMs"` // the adapter's own replay time (the event's duration)
+	Message    string  `json:"message"`
+}
+
+// reconciledEvents records the adapter's "reconciled" events after the
+// last restart: they split recover's time into the vswitch's restart,
+// the adapter noticing it, and the replay itself.
+type reconciledEvents struct {
+	sub *nats.Subscription
+	nc  *nats.Conn
+
+	mu    sync.Mutex
+	since time.Time // zero: not recording
+	seen  Replays
+}
+
+func collectReconciled(nc *nats.Conn, node string, engine contracts.Engine) (*reconciledEvents, error) {
+	r := &reconciledEvents{nc: nc}
+	sub, err := nc.Subscribe(contracts.EventSubject(node, engine, contracts.EventReconciled), func(m *nats.Msg) {
+		at := time.Now()
+		ev, err := contracts.DecodeEvent(m.Data)
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.since.IsZero() {
+			return
+		}
+		if ev.Key != nil {
+			r.seen.Attachments++
+			r.seen.LastAttachmentAtMs = msSince(r.since, at)
+			return
+		}
+		r.seen.Summaries = append(r.seen.Summaries, Replay{AtMs: msSince(r.since, at), DurationMs: float64(ev.Duration) / 1e6, Message: ev.Message})
+	})
+	r.sub = sub
+	return r, err
+}
+
+// restarting starts recording, now.
+func (r *reconciledEvents) restarting() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.since, r.seen = time.Now(), Replays{}
+}
+
+// take waits until the events published so far have arrived and returns
+// those since restarting; recording stops.
+func (r *reconciledEvents) take() Replays {
+	_ = r.nc.FlushTimeout(5 * time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := r.seen
+	r.since, r.seen = time.Time{}, Replays{}
+	return seen
+}
+
+func (r *reconciledEvents) Close() error { return r.sub.Unsubscribe() }
+
+func msSince(start, t time.Time) float64 { return float64(t.Sub(start)) / 1e6 }
+
+// replayText is a progress line's view of replays.
+func replayText(rs Replays) string {
+	if len(rs.Summaries) == 0 && rs.Attachments == 0 {
+		return "none seen"
+	}
+	var parts []string
+	for _, r := range rs.Summaries {
+		parts = append(parts, fmt.Sprintf("replay done at %.2f s, took %.2f s (%s)", r.AtMs/1000, r.DurationMs/1000, r.Message))
+	}
+	if rs.Attachments > 0 {
+		parts = append(parts, fmt.Sprintf("%d per-attachment events, the last at %.2f s", rs.Attachments, rs.LastAttachmentAtMs/1000))
+	}
+	return strings.Join(parts, "; ")
+}
 
 // vsctlProbes times, n times on a bridge of their own, `ovs-vsctl
 // add-port` of the port kind (it waits until ovs-vswitchd applied the
@@ -111,9 +207,9 @@ func vsctlProbes(ctx context.Context, h *harness.Harness, port string, n int) (a
 	return cnibench.Summarize(adds), cnibench.Summarize(noops), nil
 }
 
-// keepLogs copies the harness's logs and the adapter's /metrics into dir
-// before teardown removes them.
-func keepLogs(h *harness.Harness, dir string) error {
+// keepLogs copies the harness's logs, the vswitch's and the adapter's
+// /metrics into dir before teardown removes them.
+func keepLogs(h *harness.Harness, vs vswitch, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -121,10 +217,10 @@ func keepLogs(h *harness.Harness, dir string) error {
 		if resp, err := http.Get("http://" + h.Adapter.MetricsAddr + "/metrics"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			_ = os.WriteFile(filepath.Join(dir, "ovs-adapter.metrics"), b, 0o644)
+			_ = os.WriteFile(filepath.Join(dir, "adapter.metrics"), b, 0o644)
 		}
 	}
-	for _, src := range []string{h.LogDir(), h.OVS.LogDir()} {
+	for _, src := range append([]string{h.LogDir()}, vs.logDirs(h)...) {
 		if out, err := exec.Command("cp", "-r", src+"/.", dir).CombinedOutput(); err != nil {
 			return fmt.Errorf("cp %s: %v: %s", src, err, out)
 		}

@@ -13,9 +13,10 @@ import (
 
 // RestartSubcommand is the hidden usrsp-bench subcommand that cnibench's
 // recover mode runs as its --restart-cmd: it asks the running
-// usrsp-bench, over a unix socket, to restart the harness's ovs-vswitchd
-// (a child of that process, so only it can) and returns when done.
-const RestartSubcommand = "restart-vswitchd"
+// usrsp-bench, over a unix socket, to restart the harness's vswitch
+// (ovs-vswitchd or the host VPP, a child of that process, so only it can)
+// and returns when done.
+const RestartSubcommand = "restart-vswitch"
 
 // restartServer serves restart requests on a unix socket, one at a time.
 type restartServer struct {
@@ -51,7 +52,7 @@ func (s *restartServer) serve(ctx context.Context) {
 func (s *restartServer) Close() error { return s.ln.Close() }
 
 // RequestRestart is the subcommand's body: it asks the server on sock to
-// restart vswitchd and waits (bounded) for its answer.
+// restart the vswitch and waits (bounded) for its answer.
 func RequestRestart(sock string, timeout time.Duration) error {
 	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
 	if err != nil {

@@ -12,8 +12,10 @@ import (
 )
 
 // Schema names the JSON layout of bench/results/<date>.json; bump it when
-// a field changes meaning.
-const Schema = "usrsp.bench/v1"
+// a field changes meaning. v2: engines other than OVS (vswitch probes
+// instead of ovs-vsctl ones, the adapter's replays after recover's
+// restart); Rerender reads v1 too.
+const Schema = "usrsp.bench/v2"
 
 // Results is everything one `make bench` measured.
 type Results struct {
@@ -28,6 +30,9 @@ type Results struct {
 	GoBench   []GoBench   `json:"goBench"`
 	Targets   []Target    `json:"targets"`
 	Errors    []string    `json:"errors,omitempty"` // steps that failed; their numbers are missing
+	// Notes are the operator's remarks on this run (e.g. what else ran on
+	// the machine), added to the JSON by hand and shown by --rerender.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Params are the sizes run (what the time budget allowed).
@@ -52,9 +57,17 @@ type Baselines struct {
 
 // EngineRun is one vswitch's runs; Skipped says why there are none.
 type EngineRun struct {
-	Engine  string    `json:"engine"`
-	Skipped string    `json:"skipped,omitempty"`
-	Ports   []PortRun `json:"ports,omitempty"`
+	Engine  string `json:"engine"`
+	Skipped string `json:"skipped,omitempty"`
+	// Vswitch and Adapter are the versions the adapter's status reported.
+	Vswitch string `json:"vswitch,omitempty"`
+	Adapter string `json:"adapter,omitempty"`
+	// Restart is what recover's restart does to this vswitch.
+	Restart string `json:"restart,omitempty"`
+	// Load is the machine's 1-minute load average when this engine's run
+	// started and ended: other work on a shared machine moves every number.
+	Load  string    `json:"load,omitempty"`
+	Ports []PortRun `json:"ports,omitempty"`
 }
 
 // PortRun is the four cnibench modes on one port kind, plus what the
@@ -73,12 +86,19 @@ type PortRun struct {
 	// AdapterAttach is the adapter's own attach time (its "attached"
 	// events' duration) during the latency run.
 	AdapterAttach cnibench.Summary `json:"adapterAttach"`
-	// VsctlAddPort is `ovs-vsctl add-port` of the same port kind, which
-	// waits until ovs-vswitchd applied it; VsctlNoop an `ovs-vsctl set`
-	// that changes nothing vswitchd acts on (exec + OVSDB + cfg wait).
-	// Their difference estimates the vswitch's share of an attach.
-	VsctlAddPort cnibench.Summary `json:"vsctlAddPort"`
-	VsctlNoop    cnibench.Summary `json:"vsctlNoop"`
+	// VswitchAdd is the vswitch creating a port of the same kind through
+	// its own tool, outside the adapter (OVS: `ovs-vsctl add-port`, which
+	// waits until ovs-vswitchd applied it; VPP: a vppctl script creating,
+	// tagging, bridging and enabling it); VswitchNoop a request through the
+	// same tool that the vswitch does nothing for. Their difference
+	// estimates the vswitch's share of an attach. VswitchProbe says what
+	// ran.
+	VswitchAdd   cnibench.Summary `json:"vswitchAdd"`
+	VswitchNoop  cnibench.Summary `json:"vswitchNoop"`
+	VswitchProbe string           `json:"vswitchProbe,omitempty"`
+	// Reconciled are the adapter's "reconciled" events after recover's
+	// restart.
+	Reconciled Replays `json:"reconciled"`
 }
 
 // Status of a target.
@@ -88,7 +108,8 @@ const (
 	NoData = "n/a"
 )
 
-// Target is one of issue 6's goals for one engine and port kind.
+// Target is one of issue 6's goals (issue 9 for VPP) for one engine and
+// port kind.
 type Target struct {
 	Engine string `json:"engine"`
 	Port   string `json:"port"`
@@ -140,7 +161,7 @@ func Evaluate(res *Results) []Target {
 			ts := []Target{evalCNIEntry(p, ipam), evalAdapter(p)}
 			ts = append(ts, evalBurst(p)...)
 			ts = append(ts, evalScale(p)...)
-			ts = append(ts, evalRecover(p, wantK))
+			ts = append(ts, evalRecover(p, wantK, e.Restart))
 			for _, t := range ts {
 				t.Engine, t.Port = e.Engine, p.Port
 				out = append(out, t)
@@ -167,11 +188,11 @@ func evalCNIEntry(p PortRun, ipam float64) Target {
 
 func evalAdapter(p PortRun) Target {
 	t := target("adapter overhead beyond vswitch", "≤ 1 ms")
-	t.How = "adapter attach median − (ovs-vsctl add-port median − ovs-vsctl no-op median); an estimate"
-	if p.AdapterAttach.N == 0 || p.VsctlAddPort.N == 0 || p.VsctlNoop.N == 0 {
+	t.How = "adapter attach median − (vswitch create median − vswitch no-op median); an estimate. Probes: " + orDash(p.VswitchProbe)
+	if p.AdapterAttach.N == 0 || p.VswitchAdd.N == 0 || p.VswitchNoop.N == 0 {
 		return t
 	}
-	vswitch := max(p.VsctlAddPort.MedianMs-p.VsctlNoop.MedianMs, 0)
+	vswitch := max(p.VswitchAdd.MedianMs-p.VswitchNoop.MedianMs, 0)
 	over := p.AdapterAttach.MedianMs - vswitch
 	t.Value = fmt.Sprintf("%.2f ms (%.2f − %.2f)", over, p.AdapterAttach.MedianMs, vswitch)
 	t.Status = status(over <= 1)
@@ -201,7 +222,7 @@ func evalScale(p PortRun) []Target {
 	ratio := target("scale: ADD median at K ≤ 1.5 × at 0", "≤ 1.5×")
 	ratio.How = "probe ADD medians (ADD+DEL cycles while the attachments are held)"
 	rss := target("scale: adapter RSS", "≤ 64 MiB")
-	rss.How = "max VmRSS of the ovs-adapter process over the samples"
+	rss.How = "max VmRSS of the adapter process over the samples"
 	if p.Scale == nil || len(p.Scale.Results) == 0 || len(p.Scale.Results[0].Scale) < 2 {
 		return []Target{ratio, rss}
 	}
@@ -227,9 +248,9 @@ func evalScale(p PortRun) []Target {
 	return []Target{ratio, rss}
 }
 
-func evalRecover(p PortRun, wantK int) Target {
-	t := target("recover after vswitchd restart", fmt.Sprintf("≤ 5 s for %d", wantK))
-	t.How = "from the start of the restart (vswitchd stopped, started, DPDK up) until contracts check passes for every attachment"
+func evalRecover(p PortRun, wantK int, restart string) Target {
+	t := target("recover after vswitch restart", fmt.Sprintf("≤ 5 s for %d", wantK))
+	t.How = "from the start of the restart (" + orDash(restart) + ") until contracts check passes for every attachment"
 	rc := recovery(p.Recover)
 	switch {
 	case rc == nil:
@@ -258,6 +279,13 @@ func WriteMarkdown(w io.Writer, res *Results) error {
 	if f := addMedian(res.Baselines.FakeAdapter); f > 0 {
 		fmt.Fprintf(&b, "Baselines: userspace ADD with a fake adapter %.2f ms median; host-local alone %.2f ms median.\n", f, addMedian(res.Baselines.IPAM))
 	}
+	if len(res.Notes) > 0 {
+		b.WriteString("\nNotes:\n\n")
+		for _, n := range res.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	writeOverview(&b, res)
 	for _, e := range res.Engines {
 		if e.Skipped != "" {
 			fmt.Fprintf(&b, "\n## %s\n\n%s\n", e.Engine, e.Skipped)
@@ -265,6 +293,13 @@ func WriteMarkdown(w io.Writer, res *Results) error {
 		}
 		for _, p := range e.Ports {
 			fmt.Fprintf(&b, "\n## %s %s\n\n", e.Engine, p.Port)
+			if e.Vswitch != "" {
+				fmt.Fprintf(&b, "%s, adapter %s.", e.Vswitch, e.Adapter)
+				if e.Load != "" {
+					fmt.Fprintf(&b, " Load average (1 min) at the engine's start → end: %s.", e.Load)
+				}
+				b.WriteString("\n\n")
+			}
 			b.WriteString("| target | goal | measured | status |\n|---|---|---|---|\n")
 			for _, t := range res.Targets {
 				if t.Engine == e.Engine && t.Port == p.Port {
@@ -324,9 +359,61 @@ func writeModes(b *strings.Builder, p PortRun) {
 		}
 	}
 	if p.AdapterAttach.N > 0 {
-		fmt.Fprintf(b, "\nAdapter attach (events, latency run): median %.2f ms, p95 %.2f ms. ovs-vsctl add-port median %.2f ms, no-op %.2f ms.\n",
-			p.AdapterAttach.MedianMs, p.AdapterAttach.P95Ms, p.VsctlAddPort.MedianMs, p.VsctlNoop.MedianMs)
+		fmt.Fprintf(b, "\nAdapter attach (events, latency run): median %.2f ms, p95 %.2f ms. Vswitch alone: create median %.2f ms, no-op %.2f ms (%s).\n",
+			p.AdapterAttach.MedianMs, p.AdapterAttach.P95Ms, p.VswitchAdd.MedianMs, p.VswitchNoop.MedianMs, orDash(p.VswitchProbe))
 	}
+	if rc := recovery(p.Recover); rc != nil {
+		fmt.Fprintf(b, "\nRecover: %d attachments; the restart itself took %.2f s; all back at %.2f s (first %.2f s, median %.2f s); adapter replays after the restart: %s.\n",
+			rc.Attachments, rc.RestartCmdMs/1000, rc.AllBackMs/1000, rc.PerAttachment.MinMs/1000, rc.PerAttachment.MedianMs/1000, replayText(p.Reconciled))
+	}
+}
+
+// writeOverview is one line per engine and port kind with the numbers
+// issue 9 asks for side by side.
+func writeOverview(b *strings.Builder, res *Results) {
+	b.WriteString("\n## Overview\n\n| engine | port | latency ADD / DEL median ms | burst ADD ok | burst /s | burst ADD p99 ms | scale ADD median at 0 → K ms | adapter RSS MiB | recover: all back s (restart itself) |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, e := range res.Engines {
+		if e.Skipped != "" {
+			fmt.Fprintf(b, "| %s | – | skipped | | | | | | |\n", e.Engine)
+			continue
+		}
+		for _, p := range e.Ports {
+			lat := medianText(phase(p.Latency, "add")) + " / " + medianText(phase(p.Latency, "del"))
+			ok, rate, p99 := "–", "–", "–"
+			if a := phase(p.Burst, "add"); a != nil {
+				ok = fmt.Sprintf("%d of %d", a.OK, a.OK+a.Failed)
+				rate, p99 = fmt.Sprintf("%.1f", a.PerSecond), fmt.Sprintf("%.0f", a.Latency.P99Ms)
+			}
+			scale, rss := "–", "–"
+			if p.Scale != nil && len(p.Scale.Results) > 0 && len(p.Scale.Results[0].Scale) > 1 {
+				steps := p.Scale.Results[0].Scale
+				first, last := steps[0], steps[len(steps)-1]
+				scale = fmt.Sprintf("%.1f → %.1f (K=%d)", first.Probe.MedianMs, last.Probe.MedianMs, last.Attachments)
+				var most int64
+				for _, st := range steps {
+					most = max(most, st.RSSKiB)
+				}
+				rss = fmt.Sprintf("%.1f", float64(most)/1024)
+			}
+			rec := "–"
+			if rc := recovery(p.Recover); rc != nil {
+				if rc.Back == rc.Attachments && rc.Attachments > 0 {
+					rec = fmt.Sprintf("%.2f for %d (%.2f)", rc.AllBackMs/1000, rc.Attachments, rc.RestartCmdMs/1000)
+				} else {
+					rec = fmt.Sprintf("%d of %d back", rc.Back, rc.Attachments)
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Engine, p.Port, lat, ok, rate, p99, scale, rss, rec)
+		}
+	}
+}
+
+// medianText is a phase's median in ms, "–" without successes.
+func medianText(p *cnibench.Phase) string {
+	if p == nil || p.OK == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", p.Latency.MedianMs)
 }
 
 func orDash(s string) string {

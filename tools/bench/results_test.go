@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -48,8 +49,8 @@ func goodPort() PortRun {
 		Scale:         scaleReport(0, cnibench.ScaleStep{Probe: summary(30), RSSKiB: 20 << 10}, cnibench.ScaleStep{Attachments: 1000, Probe: summary(40), RSSKiB: 40 << 10}),
 		Recover:       recoverReport(cnibench.Recovery{Attachments: 1000, Back: 1000, AllBackMs: 3000, RestartCmdMs: 1500}),
 		AdapterAttach: summary(20),
-		VsctlAddPort:  summary(34),
-		VsctlNoop:     summary(14.5),
+		VswitchAdd:    summary(34),
+		VswitchNoop:   summary(14.5),
 	}
 }
 
@@ -66,7 +67,7 @@ func TestEvaluate(t *testing.T) {
 	allMet := map[string]string{
 		"cni-entry own work": Met, "adapter overhead beyond vswitch": Met, "burst: all succeed": Met,
 		"burst: p99 ≤ 10 × sequential median": Met, "burst: attachments/s": Met,
-		"scale: ADD median at K ≤ 1.5 × at 0": Met, "scale: adapter RSS": Met, "recover after vswitchd restart": Met,
+		"scale: ADD median at K ≤ 1.5 × at 0": Met, "scale: adapter RSS": Met, "recover after vswitch restart": Met,
 	}
 	with := func(changes map[string]string) map[string]string {
 		m := map[string]string{}
@@ -91,7 +92,7 @@ func TestEvaluate(t *testing.T) {
 		{"no IPAM baseline", func(*PortRun) {}, nil, with(map[string]string{"cni-entry own work": NoData})},
 		{"adapter overhead", func(p *PortRun) { p.AdapterAttach = summary(25) }, ipam,
 			with(map[string]string{"adapter overhead beyond vswitch": Missed})},
-		{"no vsctl probes", func(p *PortRun) { p.VsctlAddPort = cnibench.Summary{} }, ipam,
+		{"no vsctl probes", func(p *PortRun) { p.VswitchAdd = cnibench.Summary{} }, ipam,
 			with(map[string]string{"adapter overhead beyond vswitch": NoData})},
 		{"burst failures and slow", func(p *PortRun) {
 			p.Burst.Results[0].Phases[0] = addPhase(60, 4, 500, 900, 50)
@@ -106,13 +107,13 @@ func TestEvaluate(t *testing.T) {
 		}, ipam, with(map[string]string{"scale: ADD median at K ≤ 1.5 × at 0": Missed, "scale: adapter RSS": NoData})},
 		{"recover slow", func(p *PortRun) {
 			p.Recover = recoverReport(cnibench.Recovery{Attachments: 1000, Back: 1000, AllBackMs: 5001})
-		}, ipam, with(map[string]string{"recover after vswitchd restart": Missed})},
+		}, ipam, with(map[string]string{"recover after vswitch restart": Missed})},
 		{"recover timed out", func(p *PortRun) {
 			p.Recover = recoverReport(cnibench.Recovery{Attachments: 1000, Back: 10, TimedOut: true})
-		}, ipam, with(map[string]string{"recover after vswitchd restart": Missed})},
+		}, ipam, with(map[string]string{"recover after vswitch restart": Missed})},
 		{"recover fewer than asked", func(p *PortRun) {
 			p.Recover = recoverReport(cnibench.Recovery{Attachments: 900, Back: 900, AllBackMs: 1000})
-		}, ipam, with(map[string]string{"recover after vswitchd restart": Missed})},
+		}, ipam, with(map[string]string{"recover after vswitch restart": Missed})},
 		{"recover capped size met", func(p *PortRun) {
 			p.RecoverK = 30
 			p.Recover = recoverReport(cnibench.Recovery{Attachments: 30, Back: 30, AllBackMs: 1000})
@@ -123,7 +124,7 @@ func TestEvaluate(t *testing.T) {
 			p := goodPort()
 			tt.change(&p)
 			res := &Results{Params: Params{RecoverK: 1000}, Baselines: Baselines{IPAM: tt.ipam},
-				Engines: []EngineRun{{Engine: "ovs-dpdk", Ports: []PortRun{p}}, {Engine: "vpp", Skipped: VPPSkipped}}}
+				Engines: []EngineRun{{Engine: "ovs-dpdk", Ports: []PortRun{p}}, {Engine: "vpp", Skipped: vppSkipped("no VPP here")}}}
 			got := Evaluate(res)
 			require.Len(t, got, len(allMet), "one target each, none for a skipped engine")
 			assert.Equal(t, tt.want, statuses(got))
@@ -145,7 +146,7 @@ func TestEvaluateValues(t *testing.T) {
 	assert.Equal(t, "0.50 ms (20.00 − 19.50)", got["adapter overhead beyond vswitch"])
 	assert.Equal(t, "5.0× (p99 150.0 ms, sequential median 30.0 ms)", got["burst: p99 ≤ 10 × sequential median"])
 	assert.Equal(t, "1.33× (40.0 ms at 1000, 30.0 ms at 0)", got["scale: ADD median at K ≤ 1.5 × at 0"])
-	assert.Equal(t, "3.00 s for 1000 (restart itself 1.50 s)", got["recover after vswitchd restart"])
+	assert.Equal(t, "3.00 s for 1000 (restart itself 1.50 s)", got["recover after vswitch restart"])
 }
 
 func TestParseGoBench(t *testing.T) {
@@ -172,7 +173,7 @@ BenchmarkLoadNetConf-2   	   50000	     23456 ns/op	    9876 B/op	     123 alloc
 
 func TestWriteMarkdown(t *testing.T) {
 	res := &Results{Params: Params{RecoverK: 1000}, Baselines: Baselines{IPAM: report(addPhase(50, 0, 6, 8, 0))},
-		Engines: []EngineRun{{Engine: "ovs-dpdk", Ports: []PortRun{goodPort()}}, {Engine: "vpp", Skipped: VPPSkipped}},
+		Engines: []EngineRun{{Engine: "ovs-dpdk", Ports: []PortRun{goodPort()}}, {Engine: "vpp", Skipped: vppSkipped("no VPP here")}},
 		GoBench: []GoBench{{Package: "p", Name: "BenchmarkX-2", NsPerOp: 12, Metrics: map[string]float64{"Mpps": 3.5}}}}
 	res.Targets = Evaluate(res)
 	var b bytes.Buffer
@@ -180,7 +181,7 @@ func TestWriteMarkdown(t *testing.T) {
 	md := b.String()
 	for _, want := range []string{
 		"## ovs-dpdk vhost-user-client", "| cni-entry own work | ≤ 5 ms | 4.00 ms (30.00 − 20.00 − 6.00) | **met** |",
-		"## vpp\n\n" + VPPSkipped, "| p | BenchmarkX-2 | 12 | 0 | 0 | 3.5 Mpps |", "| 1000 | 40.00 | 0.00 | 40.0 |",
+		"## vpp\n\n" + vppSkipped("no VPP here"), "| p | BenchmarkX-2 | 12 | 0 | 0 | 3.5 Mpps |", "| 1000 | 40.00 | 0.00 | 40.0 |",
 	} {
 		assert.Contains(t, md, want)
 	}
@@ -211,4 +212,64 @@ func TestRestartRoundTrip(t *testing.T) {
 			assert.Equal(t, 1, calls)
 		})
 	}
+}
+
+func TestWriteMarkdownEngines(t *testing.T) {
+	vpp := goodPort()
+	vpp.Port = PortMemif
+	vpp.Reconciled = Replays{Summaries: []Replay{{AtMs: 2100, DurationMs: 900, Message: "replayed 1000"}}, Attachments: 1000, LastAttachmentAtMs: 2150}
+	tests := []struct {
+		name string
+		vpp  EngineRun
+		want []string
+	}{
+		{"both measured", EngineRun{Engine: "vpp", Vswitch: "VPP 25.10-release", Adapter: "0.1.0+vpp25.10", Restart: vppRestartText, Load: "3.1 → 5.5", Ports: []PortRun{vpp}},
+			[]string{
+				"| ovs-dpdk | vhost-user-client | 30.0 / – | 64 of 64 | 250.0 | 150 | 30.0 → 40.0 (K=1000) | 40.0 | 3.00 for 1000 (1.50) |",
+				"| vpp | memif | 30.0 / – | 64 of 64 | 250.0 | 150 | 30.0 → 40.0 (K=1000) | 40.0 | 3.00 for 1000 (1.50) |",
+				"## vpp memif\n\nVPP 25.10-release, adapter 0.1.0+vpp25.10. Load average (1 min) at the engine's start → end: 3.1 → 5.5.",
+				"Notes:\n\n- shared machine\n",
+				"| recover after vswitch restart | ≤ 5 s for 1000 | 3.00 s for 1000 (restart itself 1.50 s) | **met** |",
+				"adapter replays after the restart: replay done at 2.10 s, took 0.90 s (replayed 1000); 1000 per-attachment events, the last at 2.15 s.",
+			}},
+		{"vpp skipped", EngineRun{Engine: "vpp", Skipped: vppSkipped("no VPP here")},
+			[]string{"| vpp | – | skipped | | | | | | |", "## vpp\n\n" + vppSkipped("no VPP here")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &Results{Params: Params{RecoverK: 1000}, Engines: []EngineRun{{Engine: "ovs-dpdk", Ports: []PortRun{goodPort()}}, tt.vpp},
+				Notes: []string{"shared machine"}}
+			res.Targets = Evaluate(res)
+			var b bytes.Buffer
+			require.NoError(t, WriteMarkdown(&b, res))
+			for _, want := range tt.want {
+				assert.Contains(t, b.String(), want)
+			}
+		})
+	}
+}
+
+func TestRerenderV1(t *testing.T) {
+	// A v1 file (OVS only) names the vswitch probes after ovs-vsctl.
+	v1 := `{"schema":"usrsp.bench/v1","started":"2026-11-22T16:42:00Z","params":{"recoverK":1000},
+"engines":[{"engine":"ovs-dpdk","ports":[{"port":"memif","network":"bench-memif",
+"adapterAttach":{"n":10,"medianMs":20},"vsctlAddPort":{"n":20,"medianMs":34},"vsctlNoop":{"n":20,"medianMs":14.5}}]},
+{"engine":"vpp","skipped":"VPP benchmarks need USRSP_VPP_BIN; skipped"}]}`
+	path := filepath.Join(t.TempDir(), "2026-11-22.json")
+	require.NoError(t, os.WriteFile(path, []byte(v1), 0o644))
+	res, err := Rerender(path)
+	require.NoError(t, err)
+	assert.Equal(t, Schema, res.Schema)
+	p := res.Engines[0].Ports[0]
+	assert.Equal(t, 34.0, p.VswitchAdd.MedianMs)
+	assert.Equal(t, 14.5, p.VswitchNoop.MedianMs)
+	assert.Equal(t, ovsRestartText, res.Engines[0].Restart)
+	for _, tg := range res.Targets {
+		if tg.Name == "adapter overhead beyond vswitch" {
+			assert.Equal(t, "0.50 ms (20.00 − 19.50)", tg.Value)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(filepath.Dir(path), "2026-11-22.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| ovs-dpdk | memif |")
 }

@@ -67,7 +67,7 @@ func New(plugins []Plugin, o Options) (*Bench, error) {
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	return &Bench{plugins: plugins, opts: o, ns: namespaces{real: real, dummyDir: o.DummyNetnsDir},
+	return &Bench{plugins: plugins, opts: o, ns: namespaces{real: real, dummyDir: o.DummyNetnsDir, shared: &sharedNetns{}},
 		runID: hex.EncodeToString(id), live: map[*Attachment]Plugin{}, netns: map[string]bool{}}, nil
 }
 
@@ -189,6 +189,9 @@ func (b *Bench) Cleanup(timeout time.Duration) (left int, err error) {
 			errs = append(errs, err)
 		}
 	}
+	// NetnsNone's shared namespace; attachments a failed DEL left behind
+	// need no namespace for their next DEL (their plugins never enter it).
+	errs = append(errs, b.ns.shared.close())
 	return b.Live(), errors.Join(errs...)
 }
 

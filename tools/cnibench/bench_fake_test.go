@@ -2,9 +2,11 @@ package cnibench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -277,6 +279,53 @@ func TestRecover(t *testing.T) {
 		assert.Equal(t, 1, res.Phases[1].Failed)
 		assert.Zero(t, a.held(), "attachments are deleted anyway")
 	})
+}
+
+// fakeBatchChecker answers passes: an error first, then the even keys,
+// then all; per-key checks must not be used.
+type fakeBatchChecker struct {
+	fakeChecker
+	passes     int
+	singleUsed bool
+}
+
+var _ BatchChecker = (*fakeBatchChecker)(nil)
+
+func (c *fakeBatchChecker) Check(context.Context, contracts.AttachmentKey) error {
+	c.singleUsed = true
+	return errors.New("per-key check used")
+}
+
+func (c *fakeBatchChecker) CheckMany(_ context.Context, keys []contracts.AttachmentKey) ([]contracts.AttachmentKey, error) {
+	c.passes++
+	switch c.passes {
+	case 1:
+		return nil, errors.New("vswitch not answering yet")
+	case 2:
+		var even []contracts.AttachmentKey
+		for i, k := range c.expected {
+			if i%2 == 0 && slices.Contains(keys, k) {
+				even = append(even, k)
+			}
+		}
+		return even, nil
+	}
+	return keys, nil
+}
+
+func TestRecoverBatchChecker(t *testing.T) {
+	a := newFake("A", &callLog{})
+	b := newTestBench(t, a)
+	checker := &fakeBatchChecker{}
+	res, err := b.Recover(context.Background(), RecoverOptions{K: 10, RestartCmd: "true", Checker: checker,
+		Timeout: 10 * time.Second, Poll: time.Millisecond, Parallel: 4})
+	require.NoError(t, err)
+	assert.False(t, checker.singleUsed)
+	assert.Equal(t, 3, checker.passes, "an error pass, a half pass, the rest")
+	assert.Equal(t, 10, res.Recover.Back)
+	assert.Equal(t, 10, res.Recover.PerAttachment.N)
+	assert.Equal(t, res.Recover.PerAttachment.MaxMs, res.Recover.AllBackMs)
+	assert.Zero(t, a.held())
 }
 
 func TestRealNetnsAreCreatedAndDeleted(t *testing.T) {

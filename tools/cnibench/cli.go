@@ -61,7 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*cliFlags, error) {
 	fs.StringVar(&f.vsConfig, "vs-config", "", "network config for B (default: --config)")
 	fs.StringVar(&f.pluginType, "type", "", "plugin type that --bin and --vs replace (default: the first plugin's type)")
 	fs.StringVar(&f.cniPath, "cni-path", "/opt/cni/bin", "colon-separated directories with the other plugins (IPAM, chained)")
-	fs.StringVar(&f.netns, "netns", string(NetnsAuto), "auto (real when root), real (ip netns add) or none (a dummy path)")
+	fs.StringVar(&f.netns, "netns", string(NetnsAuto), "auto (real when root), real (ip netns add) or none (no namespace per attachment: the benchmark's own)")
 	fs.StringVar(&f.ifName, "ifname", "net1", "CNI_IFNAME of every attachment")
 	fs.StringVar(&f.pluginStderr, "plugin-stderr", "", "append the plugins' stderr to this file (default: discarded)")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")

@@ -34,6 +34,17 @@ type Checker interface {
 	Check(ctx context.Context, key contracts.AttachmentKey) error
 }
 
+// BatchChecker is a Checker that can tell about many keys in one look
+// (e.g. one dump of the vswitch) instead of one request per key; recover
+// then uses CheckMany for each pass. Use it when a per-key check is so
+// costly that a pass over K keys would itself be counted as recovery time.
+type BatchChecker interface {
+	Checker
+	// CheckMany returns the keys that are in place as recorded by Expect;
+	// an error means "none known to be back yet".
+	CheckMany(ctx context.Context, keys []contracts.AttachmentKey) ([]contracts.AttachmentKey, error)
+}
+
 // NATSChecker is the contracts' List and Check on one node's adapter.
 type NATSChecker struct {
 	Client  *contracts.Client
@@ -168,38 +179,72 @@ func (b *Bench) pollBack(ctx context.Context, o RecoverOptions, keys []contracts
 	var backAt []time.Duration
 	b.opts.Progress.Start("recover: wait", len(keys))
 	defer b.opts.Progress.Done()
-	for len(pending) > 0 && ctx.Err() == nil {
-		var mu sync.Mutex
-		var still []contracts.AttachmentKey
-		work := make(chan contracts.AttachmentKey)
-		var wg sync.WaitGroup
-		for range o.Parallel {
-			wg.Go(func() {
-				for k := range work {
-					err := o.Checker.Check(ctx, k)
-					at := time.Since(start)
-					mu.Lock()
-					if err == nil {
-						backAt = append(backAt, at)
-						b.opts.Progress.Step()
-					} else {
-						still = append(still, k)
-					}
-					mu.Unlock()
+	pass := func(pending []contracts.AttachmentKey) (still []contracts.AttachmentKey) {
+		return checkEach(ctx, o, pending, func(at time.Duration) {
+			backAt = append(backAt, at)
+			b.opts.Progress.Step()
+		}, start)
+	}
+	if bc, ok := o.Checker.(BatchChecker); ok {
+		pass = func(pending []contracts.AttachmentKey) []contracts.AttachmentKey {
+			back, err := bc.CheckMany(ctx, pending)
+			if err != nil {
+				return pending
+			}
+			at := time.Since(start)
+			in := map[contracts.AttachmentKey]bool{}
+			for _, k := range back {
+				in[k] = true
+			}
+			var still []contracts.AttachmentKey
+			for _, k := range pending {
+				if in[k] {
+					backAt = append(backAt, at)
+					b.opts.Progress.Step()
+				} else {
+					still = append(still, k)
 				}
-			})
+			}
+			return still
 		}
-		for _, k := range pending {
-			work <- k
-		}
-		close(work)
-		wg.Wait()
-		pending = still
-		if len(pending) > 0 {
+	}
+	for len(pending) > 0 && ctx.Err() == nil {
+		if pending = pass(pending); len(pending) > 0 {
 			pause(ctx, o.Poll)
 		}
 	}
 	return backAt
+}
+
+// checkEach is one pass of per-key checks, o.Parallel at a time; back is
+// called (serialized) with the time each key passed. It returns the keys
+// still pending.
+func checkEach(ctx context.Context, o RecoverOptions, pending []contracts.AttachmentKey, back func(time.Duration), start time.Time) []contracts.AttachmentKey {
+	var mu sync.Mutex
+	var still []contracts.AttachmentKey
+	work := make(chan contracts.AttachmentKey)
+	var wg sync.WaitGroup
+	for range o.Parallel {
+		wg.Go(func() {
+			for k := range work {
+				err := o.Checker.Check(ctx, k)
+				at := time.Since(start)
+				mu.Lock()
+				if err == nil {
+					back(at)
+				} else {
+					still = append(still, k)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, k := range pending {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	return still
 }
 
 // parallel runs op on atts with n workers, recording each outcome, and

@@ -3,7 +3,10 @@
 // attaches two pods over vhost-user and two over memif through the real
 // CNI plugin, shows packets flowing between them with the counters of
 // every hop, the adapter's events as `nats sub` would show them, a
-// pod-consumer probe ping, and tears everything down.
+// pod-consumer probe ping, and tears everything down. Then, when a VPP is
+// there (USRSP_VPP_BIN), the same with a host VPP and the vpp-adapter: two
+// pods each running their own VPP, configured by `pod-consumer apply`,
+// pinging each other through the host VPP's bridge domain (vpp.go).
 package demo
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,29 +41,107 @@ func (p *printer) printf(format string, args ...any) {
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
-// Summary is what the demo saw.
+// Summary is what the OVS-DPDK part of the demo saw.
 type Summary struct {
 	Vhost, Memif harness.Traffic
 	PingReplies  int
 	Events       int
 }
 
-// Run runs the demo, printing to w. Cancel ctx (Ctrl-C) to stop early;
-// everything is cleaned up either way.
+// Run runs the demo, printing to w: the OVS-DPDK part, then the VPP part
+// when USRSP_VPP_BIN names a VPP (else one line on how to get it). Cancel
+// ctx (Ctrl-C) to stop early; everything is cleaned up either way.
 func Run(ctx context.Context, w io.Writer) (err error) {
 	start := time.Now()
 	out := &printer{w: w}
-	out.printf("usrsp demo: a node with a private OVS-DPDK, NATS and the ovs-adapter; pods attached by the userspace CNI plugin through libcni")
-	h, err := harness.New(ctx, harness.Config{Logf: out.printf, Node: "demo-node", AdapterLogLevel: "info"})
+	// One build for both parts.
+	binDir, err := os.MkdirTemp("", "usrsp-demo-bin-")
 	if err != nil {
 		return err
+	}
+	defer os.RemoveAll(binDir)
+	if err := step(out, "building "+strings.Join([]string{"userspace", "host-local", "ovs-adapter", "vpp-adapter", "pod-consumer"}, ", "), func() error {
+		return harness.Build(ctx, "", binDir)
+	}); err != nil {
+		return err
+	}
+	sum, err := runOVS(ctx, out, binDir)
+	if err != nil {
+		return err
+	}
+	var vsum *VPPSummary
+	if r := harness.VPPMissing(); r != "" {
+		out.printf("")
+		out.printf("VPP part skipped (%s): install VPP 25.10 from FD.io's packages (packagecloud.io/fdio/release: vpp, vpp-plugin-core), then run `USRSP_VPP_BIN=/usr/bin/vpp USRSP_VPP_PLUGIN_PATH=/usr/lib/x86_64-linux-gnu/vpp_plugins make demo`", r)
+	} else if vsum, err = runVPP(ctx, out, binDir); err != nil {
+		return err
+	}
+	out.printf("")
+	out.printf("summary (%s):", time.Since(start).Round(100*time.Millisecond))
+	out.printf("  OVS-DPDK vhost-user: %s", sum.Vhost)
+	out.printf("  OVS-DPDK memif:      %s", sum.Memif)
+	out.printf("  OVS-DPDK probe ping between the memif pods: %d/5 replies", sum.PingReplies)
+	out.printf("  OVS-DPDK: %d adapter events on %s; no OVS port left after DEL", sum.Events, contracts.AllEventsSubject)
+	if vsum != nil {
+		out.printf("  VPP: vppctl ping pod-a → pod-b %d/5, pod-b → pod-a %d/5 replies (pod VPPs configured by pod-consumer apply)", vsum.PingAB, vsum.PingBA)
+		out.printf("  VPP: %d adapter events; nothing left on the host VPP after DEL", vsum.Events)
+	}
+	return nil
+}
+
+// runOVS is the OVS-DPDK part: vhost-user and memif pods with testpmd
+// traffic and a probe ping.
+func runOVS(ctx context.Context, out *printer, binDir string) (sum Summary, err error) {
+	out.printf("usrsp demo: a node with a private OVS-DPDK, NATS and the ovs-adapter; pods attached by the userspace CNI plugin through libcni")
+	h, err := harness.New(ctx, harness.Config{Logf: out.printf, Node: "demo-node", AdapterLogLevel: "info", BinDir: binDir})
+	if err != nil {
+		return sum, err
 	}
 	defer func() {
 		cerr := step(out, "tearing down (processes stopped by pid, namespaces and files removed)", h.Close)
 		err = errors.Join(err, cerr)
 	}()
+	events, stop, err := subscribeEvents(h, out)
+	if err != nil {
+		return sum, err
+	}
+	defer stop()
 
-	var sum Summary
+	vnet, err := h.VhostUserNetwork("vhost-net", "br-vhost", "10.71.0.0/24")
+	if err != nil {
+		return sum, err
+	}
+	if sum.Vhost, err = trafficBetweenPods(ctx, h, out, vnet, "vhost-user (OVS dpdkvhostuserclient, pod app = virtio_user server)", nil); err != nil {
+		return sum, err
+	}
+	mnet, err := h.MemifNetwork("memif-net", "br-memif", "10.72.0.0/24")
+	if err != nil {
+		return sum, err
+	}
+	if sum.Memif, err = trafficBetweenPods(ctx, h, out, mnet, "memif (OVS net_memif server, pod = memif client)", func(a, b *harness.Pod) error {
+		n, err := probePing(ctx, out, a, b)
+		sum.PingReplies = n
+		return err
+	}); err != nil {
+		return sum, err
+	}
+	if err := h.NC.Flush(); err != nil { // the last events before the summary
+		return sum, err
+	}
+	sum.Events = events()
+	owned, err := h.OwnedPorts(ctx)
+	if err != nil {
+		return sum, err
+	}
+	if len(owned) > 0 {
+		return sum, fmt.Errorf("OVS ports left after DEL: %v", owned)
+	}
+	return sum, nil
+}
+
+// subscribeEvents prints every adapter event of h's NATS as it arrives;
+// count says how many came.
+func subscribeEvents(h *harness.Harness, out *printer) (count func() int, stop func(), err error) {
 	var events atomic.Int64
 	sub, err := h.NC.Subscribe(contracts.AllEventsSubject, func(m *nats.Msg) {
 		ev, err := contracts.DecodeEvent(m.Data)
@@ -71,47 +153,10 @@ func Run(ctx context.Context, w io.Writer) (err error) {
 		out.printf("    [nats] %s  %s", m.Subject, describe(ev))
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
 	out.printf("==> subscribed to %q (what `nats sub '%s'` shows)", contracts.AllEventsSubject, contracts.AllEventsSubject)
-
-	vnet, err := h.VhostUserNetwork("vhost-net", "br-vhost", "10.71.0.0/24")
-	if err != nil {
-		return err
-	}
-	if sum.Vhost, err = trafficBetweenPods(ctx, h, out, vnet, "vhost-user (OVS dpdkvhostuserclient, pod app = virtio_user server)", nil); err != nil {
-		return err
-	}
-	mnet, err := h.MemifNetwork("memif-net", "br-memif", "10.72.0.0/24")
-	if err != nil {
-		return err
-	}
-	if sum.Memif, err = trafficBetweenPods(ctx, h, out, mnet, "memif (OVS net_memif server, pod = memif client)", func(a, b *harness.Pod) error {
-		n, err := probePing(ctx, out, a, b)
-		sum.PingReplies = n
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := h.NC.Flush(); err != nil { // the last events before the summary
-		return err
-	}
-	sum.Events = int(events.Load())
-	owned, err := h.OwnedPorts(ctx)
-	if err != nil {
-		return err
-	}
-	if len(owned) > 0 {
-		return fmt.Errorf("OVS ports left after DEL: %v", owned)
-	}
-	out.printf("")
-	out.printf("summary (%s):", time.Since(start).Round(100*time.Millisecond))
-	out.printf("  vhost-user: %s", sum.Vhost)
-	out.printf("  memif:      %s", sum.Memif)
-	out.printf("  probe ping between the memif pods: %d/5 replies", sum.PingReplies)
-	out.printf("  %d adapter events on %s; no OVS port left after DEL", sum.Events, contracts.AllEventsSubject)
-	return nil
+	return func() int { return int(events.Load()) }, func() { _ = sub.Unsubscribe() }, nil
 }
 
 // trafficBetweenPods attaches two pods to net, shows what a pod sees, runs

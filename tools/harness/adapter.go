@@ -15,7 +15,7 @@ import (
 	"usrsp.dev/contracts"
 )
 
-// Adapter is one run of the ovs-adapter process.
+// Adapter is one run of the adapter process (ovs-adapter or vpp-adapter).
 type Adapter struct {
 	cmd         *exec.Cmd
 	done        chan struct{}
@@ -29,31 +29,40 @@ func (a *Adapter) PID() int { return a.cmd.Process.Pid }
 // Exited is closed once the process has exited and been reaped.
 func (a *Adapter) Exited() <-chan struct{} { return a.done }
 
-// StartAdapter starts ovs-adapter as a child process (stopping a previous
-// run first) and returns once it answers status as ready.
+// AdapterName is the adapter binary of the node's engine.
+func (h *Harness) AdapterName() string {
+	if h.cfg.Engine == contracts.EngineVPP {
+		return "vpp-adapter"
+	}
+	return "ovs-adapter"
+}
+
+// StartAdapter starts the engine's adapter as a child process (stopping a
+// previous run first) and returns once it answers status as ready.
 func (h *Harness) StartAdapter(ctx context.Context) error {
 	if err := h.StopAdapter(); err != nil {
 		return err
 	}
-	err := h.step("starting ovs-adapter", func() error {
+	name := h.AdapterName()
+	err := h.step("starting "+name, func() error {
 		addr, err := freePort()
 		if err != nil {
 			return err
 		}
-		logFile := filepath.Join(h.LogDir(), "ovs-adapter.log")
+		logFile := filepath.Join(h.LogDir(), name+".log")
 		out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
 		}
 		defer out.Close()
-		cmd := exec.Command(filepath.Join(h.Bin, "ovs-adapter"),
-			"--nats-url", h.NATS.ClientURL(),
-			"--node", h.cfg.Node,
-			"--ovsdb", h.OVS.DBRemote(),
-			"--ovs-rundir", h.OVS.RunDir(),
-			"--state-dir", h.StateDir(),
-			"--metrics-addr", addr,
-			"--log-level", h.cfg.AdapterLogLevel)
+		args := []string{"--nats-url", h.NATS.ClientURL(), "--node", h.cfg.Node, "--state-dir", h.StateDir(),
+			"--metrics-addr", addr, "--log-level", h.cfg.AdapterLogLevel}
+		if h.cfg.Engine == contracts.EngineVPP {
+			args = append(args, "--vpp-api-socket", h.VPP.APISock)
+		} else {
+			args = append(args, "--ovsdb", h.OVS.DBRemote(), "--ovs-rundir", h.OVS.RunDir())
+		}
+		cmd := exec.Command(filepath.Join(h.Bin, name), args...)
 		cmd.Stdout, cmd.Stderr = out, out
 		// Own process group: Ctrl-C reaches the harness, which stops it by pid.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -75,7 +84,7 @@ func (h *Harness) StartAdapter(ctx context.Context) error {
 		return nil
 	})
 	if err == nil {
-		h.Logf("    ovs-adapter pid %d, metrics http://%s/metrics, log %s", h.Adapter.PID(), h.Adapter.MetricsAddr, h.Adapter.LogFile)
+		h.Logf("    %s pid %d, metrics http://%s/metrics, log %s", name, h.Adapter.PID(), h.Adapter.MetricsAddr, h.Adapter.LogFile)
 	}
 	return err
 }
@@ -91,7 +100,7 @@ func (h *Harness) awaitAdapterReady(ctx context.Context, a *Adapter) error {
 	defer tick.Stop()
 	var last error
 	for {
-		st, err := c.Status(ctx, contracts.EngineOVSDPDK)
+		st, err := c.Status(ctx, h.cfg.Engine)
 		switch {
 		case err == nil && st.Ready:
 			return nil
@@ -102,9 +111,9 @@ func (h *Harness) awaitAdapterReady(ctx context.Context, a *Adapter) error {
 		}
 		select {
 		case <-a.done:
-			return errors.New("ovs-adapter exited")
+			return errors.New(h.AdapterName() + " exited")
 		case <-ctx.Done():
-			return fmt.Errorf("ovs-adapter not ready: %w (last: %v)", ctx.Err(), last)
+			return fmt.Errorf("%s not ready: %w (last: %v)", h.AdapterName(), ctx.Err(), last)
 		case <-tick.C:
 		}
 	}
@@ -172,5 +181,5 @@ func tail(path string, n int) string {
 
 // AdapterLogTail is the end of the adapter's log, for failure messages.
 func (h *Harness) AdapterLogTail(n int) string {
-	return tail(filepath.Join(h.LogDir(), "ovs-adapter.log"), n)
+	return tail(filepath.Join(h.LogDir(), h.AdapterName()+".log"), n)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // binaries maps each binary to the module directory it is built in and its
@@ -16,11 +17,21 @@ var binaries = []struct{ name, module, pkg string }{
 	{"userspace", "services/cni-entry", "./cmd/userspace"},
 	{"host-local", "services/cni-entry", "github.com/containernetworking/plugins/plugins/ipam/host-local"},
 	{"ovs-adapter", "services/ovs-adapter", "./cmd/ovs-adapter"},
+	{"vpp-adapter", "services/vpp-adapter", "./cmd/vpp-adapter"},
 	{"pod-consumer", "services/pod-consumer", "./cmd/pod-consumer"},
 }
 
-// Build builds userspace, host-local, ovs-adapter and pod-consumer into
-// binDir. repoDir empty: the directory holding go.work above the working
+// binaryNames lists what Build builds, for progress lines.
+func binaryNames() string {
+	var names []string
+	for _, b := range binaries {
+		names = append(names, b.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Build builds userspace, host-local, ovs-adapter, vpp-adapter and
+// pod-consumer into binDir. repoDir empty: the directory holding go.work above the working
 // directory.
 func Build(ctx context.Context, repoDir, binDir string) error {
 	if repoDir == "" {

@@ -42,12 +42,61 @@ func (h *Harness) MemifNetwork(name, bridge, subnet string) (*Network, error) {
 	})
 }
 
+// VPPMemifNetwork is the old Userspace CNI README's vpp-memif-ping network
+// on bridge domain bridgeName (a number): memif master in the host VPP's
+// bridge, slave in the pod's VPP used as an L3 interface, default route.
+func (h *Harness) VPPMemifNetwork(name, bridgeName, subnet string) (*Network, error) {
+	return h.NetworkJSON(fmt.Sprintf(`{"type":"userspace","name":%q,`+
+		`"host":{"engine":"vpp","iftype":"memif","netType":"bridge","memif":{"role":"master","mode":"ethernet"},"bridge":{"bridgeName":%q}},`+
+		`"container":{"engine":"vpp","iftype":"memif","netType":"interface","memif":{"role":"slave","mode":"ethernet"}},`+
+		`"ipam":{"type":"host-local","subnet":%q,"routes":[{"dst":"0.0.0.0/0"}]}}`, name, bridgeName, subnet))
+}
+
+// VPPMemifL3Network is a VPP memif network with netType interface: the host
+// VPP routes the pods' addresses (IPAM gateway on an adapter loopback).
+func (h *Harness) VPPMemifL3Network(name, subnet string) (*Network, error) {
+	return h.NetworkJSON(fmt.Sprintf(`{"type":"userspace","name":%q,`+
+		`"host":{"engine":"vpp","iftype":"memif","netType":"interface","memif":{"role":"master","mode":"ethernet"}},`+
+		`"container":{"engine":"vpp","iftype":"memif","netType":"interface","memif":{"role":"slave","mode":"ethernet"}},`+
+		`"ipam":{"type":"host-local","subnet":%q,"routes":[{"dst":"0.0.0.0/0"}]}}`, name, subnet))
+}
+
 // Network is a network named name with the given `host` block and
 // host-local IPAM on subnet, everything else pointing into the harness's
 // directory and NATS.
 func (h *Harness) Network(name, subnet string, host map[string]any) (*Network, error) {
-	plugin := map[string]any{
-		"type":         "userspace",
+	return h.NetworkFrom(map[string]any{
+		"type": "userspace", "name": name, "host": host,
+		"ipam": map[string]any{"type": "host-local", "subnet": subnet},
+	})
+}
+
+// NetworkJSON is NetworkFrom of a userspace plugin config as users write
+// it (e.g. one copied from a NetworkAttachmentDefinition).
+func (h *Harness) NetworkJSON(conf string) (*Network, error) {
+	var plugin map[string]any
+	if err := json.Unmarshal([]byte(conf), &plugin); err != nil {
+		return nil, fmt.Errorf("network config: %w", err)
+	}
+	return h.NetworkFrom(plugin)
+}
+
+// NetworkFrom makes a network list of one userspace plugin config, adding
+// what points it at this node: node name, NATS, the harness's shared, link,
+// pod mount and log directories, the device-info capability and
+// host-local's dataDir. Its "name" names the network.
+func (h *Harness) NetworkFrom(plugin map[string]any) (*Network, error) {
+	name, _ := plugin["name"].(string)
+	if name == "" {
+		return nil, errors.New("network config without a name")
+	}
+	p := map[string]any{}
+	for k, v := range plugin {
+		if k != "name" && k != "cniVersion" {
+			p[k] = v
+		}
+	}
+	for k, v := range map[string]any{
 		"capabilities": map[string]bool{"CNIDeviceInfoFile": true},
 		"nodeName":     h.cfg.Node,
 		"sharedDir":    h.SharedDir(),
@@ -56,10 +105,13 @@ func (h *Harness) Network(name, subnet string, host map[string]any) (*Network, e
 		"logFile":      filepath.Join(h.LogDir(), "userspace.log"),
 		"logLevel":     "debug",
 		"nats":         map[string]any{"url": h.NATS.ClientURL(), "timeout": "2s"},
-		"host":         host,
-		"ipam":         map[string]any{"type": "host-local", "subnet": subnet, "dataDir": h.IPAMDir()},
+	} {
+		p[k] = v
 	}
-	b, err := json.Marshal(map[string]any{"cniVersion": CNIVersion, "name": name, "plugins": []any{plugin}})
+	if ipam, ok := p["ipam"].(map[string]any); ok && ipam["type"] == "host-local" {
+		ipam["dataDir"] = h.IPAMDir()
+	}
+	b, err := json.Marshal(map[string]any{"cniVersion": CNIVersion, "name": name, "plugins": []any{p}})
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 // Package harness brings up a whole usrsp node on this machine for the
-// end-to-end suite, the demo and benchmarks: the built binaries, a private
-// OVS-DPDK, an embedded NATS, the ovs-adapter as a separate process, and
-// "pods" (network namespaces, each with its own directory) attached through
-// the built cni-entry exactly as Multus does, through libcni.
+// end-to-end suite, the demo and benchmarks: the built binaries, the
+// vswitch (a private OVS-DPDK, or a host VPP with Config.Engine
+// contracts.EngineVPP), an embedded NATS, the engine's adapter as a
+// separate process, and "pods" (network namespaces, each with its own
+// directory) attached through the built cni-entry exactly as Multus does,
+// through libcni.
 //
 // Everything it starts is stopped by pid and everything it creates is
 // removed by Close, also after a failure half-way.
@@ -43,17 +45,24 @@ type Config struct {
 	Node string
 	// AdapterLogLevel is the adapter's --log-level (default "debug").
 	AdapterLogLevel string
+	// Engine is the vswitch: contracts.EngineOVSDPDK (default: a private
+	// OVS-DPDK under the machine-wide lock, needs hugepages) or
+	// contracts.EngineVPP (a host VPP from USRSP_VPP_BIN, no lock, no
+	// hugepages).
+	Engine contracts.Engine
 }
 
 // Harness is a running node.
 type Harness struct {
 	cfg  Config
-	Dir  string // everything the harness creates on disk is under Dir
-	Bin  string // userspace, host-local, ovs-adapter, pod-consumer
-	OVS  *ovsdpdk.Instance
+	Dir  string            // everything the harness creates on disk is under Dir
+	Bin  string            // userspace, host-local, ovs-adapter, vpp-adapter, pod-consumer
+	OVS  *ovsdpdk.Instance // engine ovs-dpdk only
+	VPP  *VPP              // engine vpp only: the host VPP
 	NATS *server.Server
 	NC   *nats.Conn // a client connection for the caller (events, status)
-	// Adapter is the ovs-adapter process; restart it with StartAdapter.
+	// Adapter is the adapter process (ovs-adapter or vpp-adapter); restart
+	// it with StartAdapter.
 	Adapter *Adapter
 
 	mu       sync.Mutex
@@ -61,14 +70,27 @@ type Harness struct {
 	closed   bool
 }
 
-// New brings up the node: lock, binaries, private OVS-DPDK, NATS and the
-// adapter (ready). On error everything started is stopped again.
+// New brings up the node: binaries, the vswitch (private OVS-DPDK under
+// its lock, or host VPP), NATS and the adapter (ready). On error everything
+// started is stopped again.
 func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("harness: needs root (hugepages, network namespaces)")
 	}
-	if _, err := exec.LookPath(ovsdpdk.DefaultVswitchd); err != nil {
-		return nil, fmt.Errorf("harness: %s missing: run `make deps` (deploy/scripts/install-deps.sh)", ovsdpdk.DefaultVswitchd)
+	if cfg.Engine == "" {
+		cfg.Engine = contracts.EngineOVSDPDK
+	}
+	switch cfg.Engine {
+	case contracts.EngineOVSDPDK:
+		if _, err := exec.LookPath(ovsdpdk.DefaultVswitchd); err != nil {
+			return nil, fmt.Errorf("harness: %s missing: run `make deps` (deploy/scripts/install-deps.sh)", ovsdpdk.DefaultVswitchd)
+		}
+	case contracts.EngineVPP:
+		if r := VPPMissing(); r != "" {
+			return nil, errors.New("harness: no VPP: " + r)
+		}
+	default:
+		return nil, fmt.Errorf("harness: unknown engine %q", cfg.Engine)
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -98,26 +120,20 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 		}
 	}
 
-	if err := h.step("waiting for the OVS-DPDK lock "+ovsdpdk.LockFile, func() error { return h.lock(ctx) }); err != nil {
-		return nil, err
+	if cfg.Engine == contracts.EngineOVSDPDK {
+		if err := h.step("waiting for the OVS-DPDK lock "+ovsdpdk.LockFile, func() error { return h.lock(ctx) }); err != nil {
+			return nil, err
+		}
 	}
 	if h.Bin == "" {
 		h.Bin = filepath.Join(dir, "bin")
-		if err := h.step("building userspace, host-local, ovs-adapter, pod-consumer", func() error {
+		if err := h.step("building "+binaryNames(), func() error {
 			return Build(ctx, cfg.RepoDir, h.Bin)
 		}); err != nil {
 			return nil, err
 		}
 	}
-	if err := h.step("starting private OVS-DPDK", func() error {
-		inst, err := ovsdpdk.Start(ctx, ovsdpdk.Config{Dir: filepath.Join(dir, "ovs")})
-		if err != nil {
-			return err
-		}
-		h.OVS = inst
-		h.onClose(inst.Stop)
-		return nil
-	}); err != nil {
+	if err := h.startVswitch(ctx); err != nil {
 		return nil, err
 	}
 	if err := h.step("starting embedded NATS", func() error {
@@ -161,6 +177,46 @@ func (h *Harness) step(what string, fn func() error) error {
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
+// startVswitch starts the engine's vswitch and registers its stop.
+func (h *Harness) startVswitch(ctx context.Context) error {
+	if h.cfg.Engine == contracts.EngineVPP {
+		return h.step("starting host VPP", func() error {
+			v, err := newVPP("host-vpp", filepath.Join(h.Dir, "vpp"), 0, exec.CommandContext, exec.CommandContext)
+			if err != nil {
+				return err
+			}
+			h.onClose(v.Stop)
+			if err := v.Start(ctx); err != nil {
+				return err
+			}
+			h.VPP = v
+			return nil
+		})
+	}
+	return h.step("starting private OVS-DPDK", func() error {
+		inst, err := ovsdpdk.Start(ctx, ovsdpdk.Config{Dir: filepath.Join(h.Dir, "ovs")})
+		if err != nil {
+			return err
+		}
+		h.OVS = inst
+		h.onClose(inst.Stop)
+		return nil
+	})
+}
+
+// Engine is the node's vswitch engine.
+func (h *Harness) Engine() contracts.Engine { return h.cfg.Engine }
+
+// RestartVswitch kills the vswitch with SIGKILL, as a crash would, and
+// starts it again: ovs-vswitchd (OVSDB keeps its database) or the host VPP
+// (which comes back empty, for the adapter to replay).
+func (h *Harness) RestartVswitch(ctx context.Context) error {
+	if h.cfg.Engine == contracts.EngineVPP {
+		return h.VPP.Restart(ctx)
+	}
+	return h.OVS.RestartVswitchd(ctx, true)
+}
+
 // Node is the node name in the NATS subjects.
 func (h *Harness) Node() string { return h.cfg.Node }
 
@@ -187,8 +243,8 @@ func (h *Harness) onClose(fn func() error) {
 
 // Close stops everything the harness started (by pid) and removes
 // everything it created: pods' processes, network namespaces and files, the
-// adapter, NATS, OVS-DPDK (and its /var/run/dpdk prefix), the directory,
-// and the lock. Safe to call twice.
+// adapter, NATS, OVS-DPDK (and its /var/run/dpdk prefix) or VPP (and its
+// shared memory), the directory, and the lock. Safe to call twice.
 func (h *Harness) Close() error {
 	h.mu.Lock()
 	if h.closed {

@@ -30,6 +30,7 @@ type Pod struct {
 	NetnsName   string // ip netns name
 	mu          sync.Mutex
 	procs       []*Proc
+	vpps        []*VPP // started by StartVPP
 }
 
 // NewPod creates a network namespace usrsp-<hex>. Close (or the harness's
@@ -54,12 +55,15 @@ func (p *Pod) Dir() string { return filepath.Join(p.h.SharedDir(), p.UID) }
 // to call twice.
 func (p *Pod) Close() error {
 	p.mu.Lock()
-	procs := p.procs
-	p.procs = nil
+	procs, vpps := p.procs, p.vpps
+	p.procs, p.vpps = nil, nil
 	p.mu.Unlock()
 	var errs []error
 	for _, pr := range procs {
 		errs = append(errs, pr.Stop(syscall.SIGKILL))
+	}
+	for _, v := range vpps {
+		errs = append(errs, v.Stop())
 	}
 	if _, err := os.Stat(p.Netns()); err == nil {
 		if out, err := exec.Command("ip", "netns", "del", p.NetnsName).CombinedOutput(); err != nil {
@@ -254,6 +258,17 @@ func uuid() string {
 // WaitOutput waits until the process has printed want (bounded by ctx).
 func (pr *Proc) WaitOutput(ctx context.Context, want string) error {
 	_, err := pr.out.waitFor(ctx, 0, want, pr.done)
+	return err
+}
+
+// OutputLen is how much the process has printed so far (for
+// WaitOutputFrom).
+func (pr *Proc) OutputLen() int { return pr.out.len() }
+
+// WaitOutputFrom waits until the process has printed want after the first
+// from bytes of its output (bounded by ctx).
+func (pr *Proc) WaitOutputFrom(ctx context.Context, from int, want string) error {
+	_, err := pr.out.waitFor(ctx, from, want, pr.done)
 	return err
 }
 

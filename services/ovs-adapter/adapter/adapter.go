@@ -270,6 +270,10 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	start := time.Now()
 	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
+	removedName := PortName(r.Key)
+	if rec, ok := a.record(r.Key); ok {
+		removedName = rec.Port.Name
+	}
 	removed, err := a.detach(ctx, r.Key)
 	a.gate.RUnlock()
 	d := time.Since(start)
@@ -280,7 +284,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	}
 	if removed {
 		a.publish(contracts.Event{Kind: contracts.EventDetached, Key: &r.Key, Network: r.Network, Duration: d,
-			Message: "port " + PortName(r.Key)})
+			Message: "port " + removedName})
 	}
 	return &contracts.DetachResponse{Removed: removed}, nil
 }
@@ -292,7 +296,7 @@ func (a *Adapter) detach(ctx context.Context, k contracts.AttachmentKey) (bool, 
 		return false, err
 	}
 	rec, had := a.record(k)
-	deleted, err := a.cfg.OVS.DeletePorts(ctx, []string{PortName(k)})
+	deleted, err := a.cfg.OVS.DeletePorts(ctx, portNames(k))
 	if err != nil {
 		return false, err
 	}
@@ -445,7 +449,7 @@ func (a *Adapter) gc(ctx context.Context, r *contracts.GCRequest) ([]contracts.A
 	}
 	for _, p := range owned {
 		k := contracts.AttachmentKey{ContainerID: p.ExternalIDs[ovs.ExtContainerID], IfName: p.ExternalIDs[ovs.ExtIfName]}
-		if p.ExternalIDs[ovs.ExtNetwork] == r.Network && !valid[k] && PortName(k) == p.Name {
+		if p.ExternalIDs[ovs.ExtNetwork] == r.Network && !valid[k] && slices.Contains(portNames(k), p.Name) {
 			doomed[k] = true
 		}
 	}
@@ -458,9 +462,9 @@ func (a *Adapter) remove(ctx context.Context, keys map[contracts.AttachmentKey]b
 	if len(keys) == 0 {
 		return out, nil
 	}
-	names := make([]string, 0, len(keys))
+	names := make([]string, 0, 2*len(keys))
 	for k := range keys {
-		names = append(names, PortName(k))
+		names = append(names, portNames(k)...)
 		out = append(out, k)
 	}
 	if _, err := a.cfg.OVS.DeletePorts(ctx, names); err != nil {

@@ -26,14 +26,11 @@ func PortName(k contracts.AttachmentKey) string {
 	return "usp" + hex.EncodeToString(sum[:6])
 }
 
-// memifMAC is the host MAC of k's memif port when the request names none:
-// locally administered, derived from the key like the port name. Known
-// before the port exists (the record is written while vswitchd makes it),
-// and the same after a re-create, unlike the random one DPDK would pick.
-func memifMAC(k contracts.AttachmentKey) string {
-	sum := sha256.Sum256([]byte("mac/" + k.String()))
-	sum[0] = sum[0]&^1 | 2 // unicast, locally administered
-	return net.HardwareAddr(sum[:6]).String()
+// portNames are the names k's port can have: PortName for memif and
+// vhost-user, the host veth's own name for veth (a system port is named
+// after its netdev). Deletes by key try both; only owned ports go.
+func portNames(k contracts.AttachmentKey) []string {
+	return []string{PortName(k), contracts.HostVethName(k)}
 }
 
 // portPlan is a validated attach request turned into what to create.
@@ -52,6 +49,7 @@ const (
 	kindVhostClient portKind = iota // OVS dpdkvhostuserclient: the pod serves the socket
 	kindVhostServer                 // OVS dpdkvhostuser: OVS serves it in its run dir
 	kindMemif                       // OVS dpdk + net_memif
+	kindSystem                      // OVS system port on the host end of the pod's veth
 )
 
 // planPort validates r and plans its port. It is pure (no I/O) so that it
@@ -111,10 +109,24 @@ func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
 		default:
 			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.vhost.mode %q is not client or server", h.Vhost.Mode)
 		}
+	case contracts.IfTypeVeth:
+		// Only the veth cni-entry made for this attachment: a request can
+		// never plug another netdev (eth0) into the bridge.
+		if h.Veth == nil || h.Veth.HostIfName != contracts.HostVethName(r.Key) {
+			return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.veth.hostIfName must be %s for attachment %s", contracts.HostVethName(r.Key), r.Key)
+		}
+		if h.MAC != "" {
+			return nil, contracts.Errorf(contracts.CodeUnsupportedField, "interface.mac is not supported for ifType veth (the host end keeps the kernel's MAC)")
+		}
+		p.kind, p.spec.Type, p.spec.Name = kindSystem, ovs.TypeSystem, h.Veth.HostIfName
+		p.spec.Options = map[string]string{}
 	case contracts.IfTypeMemif:
 		mac := h.MAC
 		if mac == "" {
-			mac = memifMAC(r.Key)
+			// Known before the port exists (the record is written while
+			// vswitchd makes it), and the same after a re-create, unlike
+			// the random one DPDK would pick.
+			mac = contracts.DerivedMAC(r.Key, contracts.SideHost)
 		}
 		args, err := memifArgs(h, mac, pmds)
 		if err != nil {
@@ -124,7 +136,7 @@ func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
 		p.hostMAC = strings.ToLower(mac) // as OVS reports it
 		p.spec.Options = map[string]string{"n_rxq": strconv.Itoa(p.queues)}
 	default:
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.ifType %q is not memif or vhostuser", h.IfType)
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.ifType %q is not memif, vhostuser or veth", h.IfType)
 	}
 	return p, nil
 }

@@ -70,12 +70,28 @@ func TestPlanPort(t *testing.T) {
 			r.Interface.Memif = &contracts.MemifSpec{Role: contracts.MemifRoleSlave, Mode: contracts.MemifModeEthernet}
 		}, check: func(t *testing.T, p *portPlan) {
 			assert.Contains(t, p.specWithMemif(0).Options["dpdk-devargs"], ",role=client,")
-			mac := memifMAC(contracts.AttachmentKey{ContainerID: "abc", IfName: "net1"})
-			assert.Regexp(t, `^[0-9a-f][26ae](:[0-9a-f]{2}){5}$`, mac, "unicast, locally administered")
-			assert.NotEqual(t, mac, memifMAC(contracts.AttachmentKey{ContainerID: "abc", IfName: "net2"}))
+			mac := contracts.DerivedMAC(contracts.AttachmentKey{ContainerID: "abc", IfName: "net1"}, contracts.SideHost)
 			assert.True(t, strings.HasSuffix(p.specWithMemif(0).Options["dpdk-devargs"], ",mac="+mac), "a MAC derived from the key when none is asked for")
 			assert.Equal(t, mac, p.hostMAC)
 		}},
+		{name: "veth: a system port named after the host end", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Vhost, r.Interface.SocketPath = contracts.IfTypeVeth, nil, ""
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(r.Key)}
+		}, check: func(t *testing.T, p *portPlan) {
+			assert.Equal(t, ovs.TypeSystem, p.spec.Type)
+			assert.Equal(t, contracts.HostVethName(contracts.AttachmentKey{ContainerID: "abc", IfName: "net1"}), p.spec.Name)
+			assert.Empty(t, p.spec.Options)
+			assert.Equal(t, 7, p.spec.Tag)
+			assert.Equal(t, 9000, p.spec.MTU)
+		}},
+		{name: "veth of another attachment (or eth0)", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Vhost, r.Interface.SocketPath = contracts.IfTypeVeth, nil, ""
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: "eth0"}
+		}, code: contracts.CodeInvalidConfig},
+		{name: "veth with a host MAC", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Vhost, r.Interface.SocketPath, r.Interface.MAC = contracts.IfTypeVeth, nil, "", "02:00:00:00:00:01"
+			r.Interface.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(r.Key)}
+		}, code: contracts.CodeUnsupportedField},
 		{name: "default bridge", mutate: func(r *contracts.AttachRequest) { r.Interface.Bridge = nil },
 			check: func(t *testing.T, p *portPlan) { assert.Equal(t, DefaultBridge, p.spec.Bridge) }},
 		{name: "netType interface", mutate: func(r *contracts.AttachRequest) { r.Interface.NetType = contracts.NetTypeInterface }, code: contracts.CodeInvalidConfig},
@@ -116,7 +132,7 @@ func TestPlanPort(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, PortName(r.Key), p.spec.Name)
+			assert.Contains(t, portNames(r.Key), p.spec.Name)
 			tt.check(t, p)
 		})
 	}
@@ -128,6 +144,7 @@ func FuzzPlanPort(f *testing.F) {
 	f.Add([]byte(`{"key":{"containerId":"abc","ifName":"net1"},"network":"n","interface":{"ifType":"vhostuser","netType":"bridge","socketPath":"/s/a.sock","vhost":{"mode":"client"},"bridge":{"name":"br0","vlan":5}}}`), 1)
 	f.Add([]byte(`{"key":{"containerId":"abc","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/s/m.sock","memif":{"role":"master","mode":"ethernet","ringSize":512},"bridge":{}}}`), 2)
 	f.Add([]byte(`{"key":{"containerId":"abc","ifName":"net1"},"network":"n","interface":{"ifType":"vhostuser","netType":"bridge","vhost":{"mode":"server"},"bridge":{"name":"b"}}}`), 0)
+	f.Add([]byte(`{"key":{"containerId":"abc","ifName":"net1"},"network":"n","interface":{"ifType":"veth","netType":"bridge","veth":{"hostIfName":"usv2f5b1c0e9a47"},"bridge":{"name":"b"}}}`), 1)
 	f.Fuzz(func(t *testing.T, b []byte, pmds int) {
 		r, err := contracts.DecodeAttachRequest(b)
 		if err != nil {

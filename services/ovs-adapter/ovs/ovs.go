@@ -24,6 +24,9 @@ const (
 	TypeVhostUserClient = "dpdkvhostuserclient" // OVS connects; the pod app serves the socket
 	TypeVhostUser       = "dpdkvhostuser"       // OVS serves the socket in its run dir
 	TypeDPDK            = "dpdk"                // net_memif through options:dpdk-devargs
+	// TypeSystem is a kernel netdev (the host end of a pod's veth): the
+	// netdev datapath reads and writes it through an AF_PACKET socket.
+	TypeSystem = "system"
 )
 
 // PortSpec is one port with its single interface, as the adapter wants it.

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +114,9 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) {
 		a.cfg.Log.Info().Str("summary", sum.String()).Dur("duration", sum.Duration).Msg("replay done")
 	}
 	a.publish(ev)
+	for _, e := range sum.events {
+		a.publish(e)
+	}
 }
 
 // Down forgets the VPP session after the connection was lost or failed.
@@ -119,6 +124,10 @@ func (a *Adapter) Down(err error) {
 	a.mu.Lock()
 	wasUp := a.client != nil
 	a.client, a.ready, a.lastErr = nil, false, err.Error()
+	var ie *vpp.IncompatibleError
+	if errors.As(err, &ie) {
+		a.vppVersion = ie.Found // status' vswitch: the VPP that runs, not the last compatible one
+	}
 	a.mu.Unlock()
 	a.cfg.Metrics.connected(false)
 	a.cfg.Log.Warn().Err(err).Bool("was_connected", wasUp).Msg("VPP connection down")
@@ -146,7 +155,23 @@ func (a *Adapter) session() (*vpp.Client, error) {
 
 // Attach implements contracts.Adapter. An existing attachment with the same
 // spec whose interface VPP still has is success without any change.
+// It publishes an attached event that says what the pod got, or an
+// error event.
 func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
+	start := time.Now()
+	resp, err := a.attach(ctx, r)
+	k := r.Key
+	ev := contracts.Event{Kind: contracts.EventAttached, Key: &k, Network: r.Network, Duration: time.Since(start)}
+	if err != nil {
+		ev.Kind, ev.Message = contracts.EventError, "attach: "+err.Error()
+	} else {
+		ev.Message = describe(resp.Attachment)
+	}
+	a.publish(ev)
+	return resp, err
+}
+
+func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
 	p, err := planAttach(r, a.cfg.TablePerNetwork)
 	if err != nil {
 		return nil, err
@@ -242,6 +267,12 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 			return err
 		}
 		undo = append(undo, func(ctx context.Context) error { return c.DeleteVhost(ctx, sw) })
+	case kindAfPacket:
+		var err error
+		if sw, err = c.CreateAfPacket(ctx, p.afPacket); err != nil {
+			return err
+		}
+		undo = append(undo, func(ctx context.Context) error { return c.DeleteAfPacket(ctx, p.afPacket.HostIfName) })
 	}
 	rec.SwIfIndex = sw
 	if err := c.SetTag(ctx, sw, rec.Tag); err != nil {
@@ -266,6 +297,14 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 		}
 		// Undo runs in reverse: leave the domain before it may be deleted.
 		undo = append(undo, func(ctx context.Context) error { return c.SetBridge(ctx, sw, p.bridge, false) })
+		if p.vlan != 0 {
+			// After joining: the rewrite is an L2 feature of a bridged
+			// interface. Disabling is harmless if enabling half failed.
+			undo = append(undo, func(ctx context.Context) error { return c.SetAccessVLAN(ctx, sw, p.vlan, false) })
+			if err := c.SetAccessVLAN(ctx, sw, p.vlan, true); err != nil {
+				return err
+			}
+		}
 	}
 	if p.l3 {
 		if err := a.configureL3(ctx, c, rec.Attachment.Key, sw, p, &undo); err != nil {
@@ -322,6 +361,10 @@ func (a *Adapter) configureL3(ctx context.Context, c *vpp.Client, key contracts.
 		*undo = append(*undo, func(ctx context.Context) error { return c.ProxyARP(ctx, sw, false) })
 	}
 	if v6 {
+		if err := c.IP6(ctx, sw, true); err != nil {
+			return err
+		}
+		*undo = append(*undo, func(ctx context.Context) error { return c.IP6(ctx, sw, false) })
 		if err := c.NDProxy(ctx, sw, true); err != nil {
 			return err
 		}
@@ -504,29 +547,63 @@ func (a *Adapter) releaseBridge(ctx context.Context, c *vpp.Client, id uint32) e
 
 // Detach implements contracts.Adapter. Without a VPP connection it only
 // drops the record: the replay on reconnect removes the then undesired
-// interface by its tag.
+// interface by its tag. It publishes a detached event when something was
+// removed, or an error event.
 func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
+	start := time.Now()
+	d, err := a.detach(ctx, r.Key)
+	k := r.Key
+	ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: orDefaultStr(r.Network, d.network), Duration: time.Since(start)}
+	switch {
+	case err != nil:
+		ev.Kind, ev.Message = contracts.EventError, "detach: "+err.Error()
+		a.publish(ev)
+		return nil, err
+	case d.removed:
+		ev.Message = d.what
+		a.publish(ev)
+	}
+	return &contracts.DetachResponse{Removed: d.removed}, nil
+}
+
+// detached is what one detach did, for its event.
+type detached struct {
+	removed bool
+	network string // from the record, if there was one
+	what    string // event message
+}
+
+func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (detached, error) {
 	a.gate.RLock()
 	defer a.gate.RUnlock()
-	rec, found, err := a.store.Get(r.Key)
+	var d detached
+	rec, found, err := a.store.Get(key)
 	if err != nil {
-		return nil, err
+		return d, err
+	}
+	if found {
+		d.network = rec.Attachment.Network
+		d.what = "removed " + describe(rec.Attachment)
+	} else {
+		d.what = "removed the interface tagged " + Tag(key) + " (it had no record)"
 	}
 	c, err := a.session()
 	if err == nil {
 		var removed bool
-		if removed, err = a.teardown(ctx, c, Tag(r.Key), rec); err != nil {
-			return nil, err
+		if removed, err = a.teardown(ctx, c, Tag(key), rec); err != nil {
+			return d, err
 		}
 		found = found || removed
 	} else {
-		a.keyLog(r.Key).Warn().Err(err).Msg("detach while VPP is away: dropping the record, the replay removes the interface")
+		a.keyLog(key).Warn().Err(err).Msg("detach while VPP is away: dropping the record, the replay removes the interface")
+		d.what = "dropped the record while VPP is unreachable; the replay removes its interface (tag " + Tag(key) + ")"
 	}
-	if err := a.store.Delete(r.Key); err != nil {
-		return nil, err
+	if err := a.store.Delete(key); err != nil {
+		return d, err
 	}
 	a.refreshOwned()
-	return &contracts.DetachResponse{Removed: found}, nil
+	d.removed = found
+	return d, nil
 }
 
 // teardown removes the interface tagged tag and, when rec is known, its
@@ -553,6 +630,13 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 				return false, err
 			}
 		}
+		if p != nil && p.vlan != 0 {
+			// VPP keeps an interface's L2 output config (rewrite, filter)
+			// by sw_if_index, which a later interface may reuse.
+			if err := c.SetAccessVLAN(ctx, ifc.SwIfIndex, p.vlan, false); err != nil {
+				return false, err
+			}
+		}
 		if p != nil && p.bridge != 0 {
 			if err := c.SetBridge(ctx, ifc.SwIfIndex, p.bridge, false); err != nil {
 				return false, err
@@ -576,8 +660,29 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 		if err := releaseMemifSocket(ctx, c, rec.MemifSocketFile); err != nil {
 			return false, err
 		}
+		if p != nil && p.memif.Master {
+			a.removeListenerSocket(rec)
+		}
 	}
 	return len(ifs) > 0, nil
+}
+
+// removeListenerSocket removes the socket file a master memif made VPP
+// create: VPP closes its listener but leaves the file, which kept the pod's
+// directory from being removed on DEL (seen on VPP 25.10). Only a socket
+// file that still exists after its registration, which the adapter added,
+// is gone; a failure is logged, not returned: the VPP side is clean.
+func (a *Adapter) removeListenerSocket(rec *store.Record) {
+	f := rec.MemifSocketFile
+	if !filepath.IsAbs(f) {
+		return // abstract:… has no file
+	}
+	if fi, err := os.Lstat(f); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return
+	}
+	if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.keyLog(rec.Attachment.Key).Warn().Err(err).Str("socket", f).Msg("could not remove the memif socket file")
+	}
 }
 
 // unconfigureL3 undoes configureL3 on interface sw before it is deleted:
@@ -597,6 +702,9 @@ func unconfigureL3(ctx context.Context, c *vpp.Client, sw uint32, loops []vpp.In
 	}
 	if v6 {
 		if err := c.NDProxy(ctx, sw, false); err != nil {
+			return err
+		}
+		if err := c.IP6(ctx, sw, false); err != nil {
 			return err
 		}
 	}
@@ -630,8 +738,10 @@ func deleteInterface(ctx context.Context, c *vpp.Client, ifc vpp.Interface) erro
 		return c.DeleteMemif(ctx, ifc.SwIfIndex)
 	case strings.HasPrefix(ifc.Name, "VirtualEthernet"):
 		return c.DeleteVhost(ctx, ifc.SwIfIndex)
+	case strings.HasPrefix(ifc.Name, vpp.AfPacketPrefix): // only the VPP interface: the netdev is cni-entry's
+		return c.DeleteAfPacket(ctx, strings.TrimPrefix(ifc.Name, vpp.AfPacketPrefix))
 	}
-	return contracts.Errorf(contracts.CodeVswitch, "interface %s (sw_if_index %d, tag %q) is neither memif nor vhost-user; not deleting it",
+	return contracts.Errorf(contracts.CodeVswitch, "interface %s (sw_if_index %d, tag %q) is not memif, vhost-user or af_packet; not deleting it",
 		ifc.Name, ifc.SwIfIndex, ifc.Tag)
 }
 
@@ -655,8 +765,19 @@ func withTag(ifs []vpp.Interface, tag string) []vpp.Interface {
 	return out
 }
 
-// Check implements contracts.Adapter.
+// Check implements contracts.Adapter; a failed check is an error event.
 func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
+	start := time.Now()
+	resp, err := a.check(ctx, r)
+	if err != nil {
+		k := r.Key
+		a.publish(contracts.Event{Kind: contracts.EventError, Key: &k, Network: r.Network, Duration: time.Since(start),
+			Message: "check: " + err.Error()})
+	}
+	return resp, err
+}
+
+func (a *Adapter) check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
 	a.gate.RLock()
 	defer a.gate.RUnlock()
 	rec, found, err := a.store.Get(r.Key)
@@ -684,7 +805,33 @@ func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contra
 		return nil, contracts.Errorf(contracts.CodeMismatch, "attachment %s: VPP interface %s has MTU %d, interface.mtu says %d",
 			r.Key, ifs[0].Name, ifs[0].MTU, want)
 	}
+	if err := checkRewrite(r, ifs[0]); err != nil {
+		return nil, err
+	}
 	return &contracts.CheckResponse{Attachment: rec.Attachment}, nil
+}
+
+// checkRewrite compares the VLAN tag rewrite VPP reports for ifc with the
+// access VLAN of r (none outside a bridge domain, or with vlan 0).
+func checkRewrite(r *contracts.CheckRequest, ifc vpp.Interface) error {
+	var want uint32
+	if b := r.Interface.Bridge; b != nil && r.Interface.NetType == contracts.NetTypeBridge {
+		want = uint32(b.VLAN)
+	}
+	got := ifc.Rewrite
+	if want == 0 && got.Op == 0 || want != 0 && got.AccessVLAN() == want {
+		return nil
+	}
+	have := "no VLAN tag rewrite"
+	if got.Op != 0 {
+		have = fmt.Sprintf("VLAN tag rewrite op %d tag %d (dot1q %v)", got.Op, got.Tag1, got.Dot1q)
+	}
+	if want == 0 {
+		return contracts.Errorf(contracts.CodeMismatch, "attachment %s: VPP interface %s has %s, the configuration is untagged",
+			r.Key, ifc.Name, have)
+	}
+	return contracts.Errorf(contracts.CodeMismatch, "attachment %s: VPP interface %s has %s, interface.bridge.vlan says push-1 dot1q %d",
+		r.Key, ifc.Name, have, want)
 }
 
 // List implements contracts.Adapter.
@@ -703,7 +850,8 @@ func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.
 }
 
 // GC implements contracts.Adapter: it detaches every attachment of the
-// network that is not valid.
+// network that is not valid, with one detached event per attachment
+// removed (and an error event per one that could not be).
 func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
 	recs, err := a.store.List()
 	if err != nil {
@@ -720,10 +868,17 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 		if rec.Attachment.Network != r.Network || valid[k] {
 			continue
 		}
-		if _, err := a.Detach(ctx, &contracts.DetachRequest{Key: k, Network: r.Network}); err != nil {
+		start := time.Now()
+		d, err := a.detach(ctx, k)
+		ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: r.Network, Duration: time.Since(start),
+			Message: "garbage collected: " + d.what}
+		if err != nil {
+			ev.Kind, ev.Message = contracts.EventError, "gc: "+err.Error()
+			a.publish(ev)
 			errs = append(errs, err)
 			continue
 		}
+		a.publish(ev)
 		out.Removed = append(out.Removed, k)
 	}
 	if len(errs) > 0 {

@@ -44,10 +44,10 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 var (
 	memifHead = []string{"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del"}
-	podL3     = []string{"sw_interface_set_unnumbered", "proxy_arp_intfc_enable_disable", "ip6nd_proxy_enable_disable",
+	podL3     = []string{"sw_interface_set_unnumbered", "proxy_arp_intfc_enable_disable", "sw_interface_ip6_enable_disable", "ip6nd_proxy_enable_disable",
 		"ip_route_add_del", "ip_route_add_del", "sw_interface_set_flags", "sw_interface_dump"}
 	podL3Down = []string{"sw_interface_dump", "ip_route_add_del", "ip_route_add_del", "proxy_arp_intfc_enable_disable",
-		"ip6nd_proxy_enable_disable", "sw_interface_set_unnumbered", "memif_delete"}
+		"ip6nd_proxy_enable_disable", "sw_interface_ip6_enable_disable", "sw_interface_set_unnumbered", "memif_delete"}
 	memifSocketRelease = []string{"memif_socket_filename_dump", "memif_dump", "memif_socket_filename_add_del_v2"}
 )
 
@@ -85,13 +85,15 @@ func TestL3SharedSubnet(t *testing.T) {
 	assert.Equal(t, interfaces.SwInterfaceSetUnnumbered{SwIfIndex: loop, UnnumberedSwIfIndex: memifA, IsAdd: true},
 		*msg[*interfaces.SwInterfaceSetUnnumbered](t, calls, 11))
 	assert.Equal(t, arp.ProxyArpIntfcEnableDisable{SwIfIndex: memifA, Enable: true}, *msg[*arp.ProxyArpIntfcEnableDisable](t, calls, 12))
-	assert.Equal(t, ip6_nd.IP6ndProxyEnableDisable{SwIfIndex: memifA, IsEnable: true}, *msg[*ip6_nd.IP6ndProxyEnableDisable](t, calls, 13))
-	r4 := msg[*ip.IPRouteAddDel](t, calls, 14)
+	assert.Equal(t, ip.SwInterfaceIP6EnableDisable{SwIfIndex: memifA, Enable: true}, *msg[*ip.SwInterfaceIP6EnableDisable](t, calls, 13),
+		"VPP does not enable IPv6 on an unnumbered interface by itself")
+	assert.Equal(t, ip6_nd.IP6ndProxyEnableDisable{SwIfIndex: memifA, IsEnable: true}, *msg[*ip6_nd.IP6ndProxyEnableDisable](t, calls, 14))
+	r4 := msg[*ip.IPRouteAddDel](t, calls, 15)
 	assert.True(t, r4.IsAdd)
 	assert.Equal(t, "10.1.1.5/32", r4.Route.Prefix.String())
 	assert.Equal(t, []fib_types.FibPath{{SwIfIndex: memifA, Weight: 1, Proto: fib_types.FIB_API_PATH_NH_PROTO_IP4}}, r4.Route.Paths,
 		"an attached host route: no next-hop address, so VPP flags it attached (ARP from the pod needs that)")
-	assert.Equal(t, "fd00:1::5/128", msg[*ip.IPRouteAddDel](t, calls, 15).Route.Prefix.String())
+	assert.Equal(t, "fd00:1::5/128", msg[*ip.IPRouteAddDel](t, calls, 16).Route.Prefix.String())
 
 	// The second pod in the same subnet reuses the loopback: no address
 	// twice, so VPP has no overlapping prefix to refuse.
@@ -123,7 +125,7 @@ func TestL3SharedSubnet(t *testing.T) {
 	require.Equal(t, cat(podL3Down, memifSocketRelease), names(calls))
 	assert.False(t, msg[*ip.IPRouteAddDel](t, calls, 1).IsAdd)
 	assert.Equal(t, arp.ProxyArpIntfcEnableDisable{SwIfIndex: memifA}, *msg[*arp.ProxyArpIntfcEnableDisable](t, calls, 3))
-	assert.Equal(t, interfaces.SwInterfaceSetUnnumbered{SwIfIndex: loop, UnnumberedSwIfIndex: memifA}, *msg[*interfaces.SwInterfaceSetUnnumbered](t, calls, 5))
+	assert.Equal(t, interfaces.SwInterfaceSetUnnumbered{SwIfIndex: loop, UnnumberedSwIfIndex: memifA}, *msg[*interfaces.SwInterfaceSetUnnumbered](t, calls, 6))
 	assert.Contains(t, h.fake.Snapshot(), "loop0")
 
 	// Detaching the last pod removes the loopback and the proxy range.
@@ -132,8 +134,8 @@ func TestL3SharedSubnet(t *testing.T) {
 	require.NoError(t, err)
 	calls = h.fake.Messages()
 	require.Equal(t, cat(podL3Down, []string{"sw_interface_dump", "delete_loopback", "proxy_arp_add_del"}, memifSocketRelease), names(calls))
-	assert.Equal(t, interfaces.DeleteLoopback{SwIfIndex: loop}, *msg[*interfaces.DeleteLoopback](t, calls, 8))
-	assert.False(t, msg[*arp.ProxyArpAddDel](t, calls, 9).IsAdd)
+	assert.Equal(t, interfaces.DeleteLoopback{SwIfIndex: loop}, *msg[*interfaces.DeleteLoopback](t, calls, 9))
+	assert.False(t, msg[*arp.ProxyArpAddDel](t, calls, 10).IsAdd)
 	assert.NotContains(t, h.fake.Snapshot(), "loop0")
 	assert.Empty(t, h.fake.ProxyRanges())
 	_, _, routes = h.fake.State()
@@ -160,7 +162,7 @@ func TestL3TablePerNetwork(t *testing.T) {
 	assert.Equal(t, "table "+utoa(table)+" 10.1.1.1-10.1.1.254", rangeOf(msg[*arp.ProxyArpAddDel](t, calls, 14).Proxy))
 	assert.Equal(t, interfaces.SwInterfaceSetTable{SwIfIndex: 1, VrfID: table}, *msg[*interfaces.SwInterfaceSetTable](t, calls, 15))
 	assert.Equal(t, interfaces.SwInterfaceSetTable{SwIfIndex: 1, IsIPv6: true, VrfID: table}, *msg[*interfaces.SwInterfaceSetTable](t, calls, 16))
-	assert.Equal(t, table, msg[*ip.IPRouteAddDel](t, calls, 20).Route.TableID)
+	assert.Equal(t, table, msg[*ip.IPRouteAddDel](t, calls, 21).Route.TableID)
 	assert.Equal(t, adapter.LoopbackTag("l3-net", table), h.fake.Snapshot()["loop0"].Tag)
 
 	// Another network with the same subnet gets a loopback in its own table.

@@ -1,15 +1,19 @@
 package adapter
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/vpp-adapter/vpp"
 )
 
-// OnRequest logs, measures and publishes one served request; it is the
-// service.Config.OnRequest hook.
+// OnRequest logs and measures one served request; it is the
+// service.Config.OnRequest hook. Attach, Detach, Check and GC publish
+// their own events (they know the network and what VPP got); here only
+// the failures of the other operations become error events.
 func (a *Adapter) OnRequest(info service.RequestInfo) {
 	a.cfg.Metrics.Observe(info)
 	l := a.cfg.Log.With().Str("subject", info.Subject).
@@ -17,22 +21,70 @@ func (a *Adapter) OnRequest(info service.RequestInfo) {
 	if info.Key != nil {
 		l = l.With().Str("container_id", info.Key.ContainerID).Str("ifname", info.Key.IfName).Logger()
 	}
-	ev := contracts.Event{Key: info.Key, Duration: info.Duration}
 	switch {
 	case info.Err != nil:
 		l.Error().Err(info.Err).Uint("code", uint(contracts.CodeOf(info.Err))).Msg("request failed")
-		ev.Kind, ev.Message = contracts.EventError, string(info.Op)+": "+info.Err.Error()
+		if info.Op == contracts.OpList || info.Op == contracts.OpStatus {
+			a.publish(contracts.Event{Kind: contracts.EventError, Key: info.Key, Duration: info.Duration,
+				Message: string(info.Op) + ": " + info.Err.Error()})
+		}
 	case info.Op == contracts.OpAttach:
 		l.Info().Msg("attached")
-		ev.Kind = contracts.EventAttached
 	case info.Op == contracts.OpDetach:
 		l.Info().Msg("detached")
-		ev.Kind = contracts.EventDetached
 	default:
 		l.Debug().Msg("served")
-		return
 	}
-	a.publish(ev)
+}
+
+// describe says in words what attachment att is on VPP, for event
+// messages, e.g. "memif1/0 (memif master) in bridge domain 4, access port
+// of VLAN 100" or "vhost-user server VirtualEthernet0/0/0 in bridge domain 4".
+func describe(att contracts.Attachment) string {
+	h := att.Interface
+	name := att.HostIfName
+	if name == "" {
+		name = "the interface tagged " + Tag(att.Key)
+	}
+	var b strings.Builder
+	switch {
+	case h.IfType == contracts.IfTypeMemif && h.Memif != nil:
+		fmt.Fprintf(&b, "%s (memif %s", name, h.Memif.Role)
+		if h.Memif.Mode != "" && h.Memif.Mode != contracts.MemifModeEthernet {
+			fmt.Fprintf(&b, ", %s mode", h.Memif.Mode)
+		}
+		fmt.Fprintf(&b, ") on %s", att.SocketPath)
+	case h.IfType == contracts.IfTypeVhostUser && h.Vhost != nil:
+		fmt.Fprintf(&b, "vhost-user %s %s on %s", h.Vhost.Mode, name, att.SocketPath)
+	default:
+		fmt.Fprintf(&b, "%s (%s)", name, h.IfType)
+	}
+	switch {
+	case h.NetType == contracts.NetTypeBridge && h.Bridge != nil:
+		fmt.Fprintf(&b, " in bridge domain %d", h.Bridge.ID)
+		if h.Bridge.VLAN != 0 {
+			fmt.Fprintf(&b, ", access port of VLAN %d", h.Bridge.VLAN)
+		}
+	case h.NetType == contracts.NetTypeInterface:
+		addrs := make([]string, 0, len(h.IPs))
+		for _, ip := range h.IPs {
+			addrs = append(addrs, ip.Address)
+		}
+		fmt.Fprintf(&b, ", routed to %s", strings.Join(addrs, " "))
+	default:
+		fmt.Fprintf(&b, ", netType %s", h.NetType)
+	}
+	if h.MTU != 0 {
+		fmt.Fprintf(&b, ", MTU %d", h.MTU)
+	}
+	return b.String()
+}
+
+func orDefaultStr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }
 
 // HealthHandler serves /healthz (the process answers), /readyz (VPP is

@@ -44,6 +44,7 @@ const (
 	maxMemifLog2Ring       = 14 // VPP's MEMIF_MAX_LOG2_RING_SIZE
 	maxMemifSecret         = 23 // string[24] including the NUL
 	maxBridgeID            = 1<<24 - 1
+	maxVLAN                = 4094 // 802.1Q VIDs 0 and 4095 are reserved
 )
 
 // Tag is the VPP interface tag of attachment k.
@@ -72,6 +73,7 @@ type ifKind int
 const (
 	kindMemif ifKind = iota
 	kindVhost
+	kindAfPacket // af_packet on the host end of the pod's veth (iftype veth)
 )
 
 // plan is everything the adapter will ask VPP for one attachment, derived
@@ -81,8 +83,10 @@ type plan struct {
 	memif       vpp.MemifConfig // SocketID filled in at realize time
 	memifSocket string          // the filename registered with VPP
 	vhost       vpp.VhostConfig
+	afPacket    vpp.AfPacketConfig
 	podSocket   string // Attachment.SocketPath: a path, or "@name" for abstract
 	bridge      uint32 // bridge domain id, 0 for none
+	vlan        uint32 // access VLAN in the bridge domain, 0: untagged
 	mtu         uint32 // 0: VPP's default
 	l3          bool
 	table       uint32
@@ -117,8 +121,12 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 		p.kind = kindVhost
 		p.vhost = vpp.VhostConfig{Server: h.Vhost.Mode == contracts.VhostModeServer, Socket: h.SocketPath, MAC: mac}
 		p.podSocket = h.SocketPath
+	case contracts.IfTypeVeth:
+		if err := planAfPacket(p, r, mac); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, invalid("interface.ifType %q is not memif or vhostuser", h.IfType)
+		return nil, invalid("interface.ifType %q is not memif, vhostuser or veth", h.IfType)
 	}
 	if h.MTU != 0 && (h.MTU < minMTU || h.MTU > maxMTU) {
 		return nil, invalid("interface.mtu %d is out of range %d..%d", h.MTU, minMTU, maxMTU)
@@ -132,18 +140,24 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 		if h.Bridge.ID == 0 || h.Bridge.ID > maxBridgeID {
 			return nil, invalid("interface.bridge.id %d is not a VPP bridge domain id (1..%d; 0 is VPP's default domain)", h.Bridge.ID, maxBridgeID)
 		}
-		if h.Bridge.VLAN != 0 {
-			return nil, contracts.Errorf(contracts.CodeUnsupportedField, "interface.bridge.vlan is not supported by the vpp adapter")
+		if h.Bridge.VLAN < 0 || h.Bridge.VLAN > maxVLAN {
+			return nil, invalid("interface.bridge.vlan %d is out of range 1..%d (0: untagged)", h.Bridge.VLAN, maxVLAN)
 		}
 		if p.kind == kindMemif && p.memif.Mode == memif.MEMIF_MODE_API_IP {
 			return nil, invalid("interface.memif.mode ip cannot join bridge domain %d: an L2 bridge needs mode ethernet", h.Bridge.ID)
 		}
-		p.bridge = h.Bridge.ID
+		p.bridge, p.vlan = h.Bridge.ID, uint32(h.Bridge.VLAN)
 	case contracts.NetTypeInterface:
+		if h.Bridge != nil && h.Bridge.VLAN != 0 {
+			return nil, invalid("interface.bridge.vlan %d needs netType bridge: a VLAN tags frames in a bridge domain", h.Bridge.VLAN)
+		}
 		if err := planL3(p, r, tablePerNetwork); err != nil {
 			return nil, err
 		}
 	case contracts.NetTypeNone:
+		if h.Bridge != nil && h.Bridge.VLAN != 0 {
+			return nil, invalid("interface.bridge.vlan %d needs netType bridge: a VLAN tags frames in a bridge domain", h.Bridge.VLAN)
+		}
 	default:
 		return nil, invalid("interface.netType %q is not bridge, interface or none", h.NetType)
 	}

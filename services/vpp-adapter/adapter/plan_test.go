@@ -45,9 +45,18 @@ func TestPlanAttachRejects(t *testing.T) {
 		{"bd 0", func(r *contracts.AttachRequest) {
 			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{}
 		}, contracts.CodeInvalidConfig, "interface.bridge.id"},
-		{"vlan", func(r *contracts.AttachRequest) {
-			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3, VLAN: 10}
-		}, contracts.CodeUnsupportedField, "interface.bridge.vlan"},
+		{"vlan 4095", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3, VLAN: 4095}
+		}, contracts.CodeInvalidConfig, "interface.bridge.vlan"},
+		{"vlan negative", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3, VLAN: -1}
+		}, contracts.CodeInvalidConfig, "interface.bridge.vlan"},
+		{"vlan without a bridge domain", func(r *contracts.AttachRequest) {
+			r.Interface.Bridge = &contracts.BridgeSpec{VLAN: 10}
+		}, contracts.CodeInvalidConfig, "interface.bridge.vlan"},
+		{"vlan on L3", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeInterface, &contracts.BridgeSpec{VLAN: 10}
+		}, contracts.CodeInvalidConfig, "interface.bridge.vlan"},
 		{"ip memif in bridge", func(r *contracts.AttachRequest) {
 			r.Interface.Memif.Mode = "ip"
 			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3}
@@ -74,6 +83,18 @@ func TestPlanAttachRejects(t *testing.T) {
 	assert.Equal(t, uint32(DefaultMemifRingSize), p.memif.RingSize)
 }
 
+func TestPlanAttachVLAN(t *testing.T) {
+	for _, vlan := range []int{0, 1, 100, 4094} {
+		r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "c1", IfName: "net1"}, Network: "n",
+			Interface: contracts.HostInterface{IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/run/usrsp/c1/v.sock",
+				Vhost: &contracts.VhostSpec{Mode: "server"}, Bridge: &contracts.BridgeSpec{ID: 3, VLAN: vlan}}}
+		p, err := planAttach(r, false)
+		require.NoError(t, err, "vlan %d", vlan)
+		assert.Equal(t, uint32(3), p.bridge)
+		assert.Equal(t, uint32(vlan), p.vlan)
+	}
+}
+
 func TestTableID(t *testing.T) {
 	assert.Equal(t, TableID("a"), TableID("a"))
 	assert.NotEqual(t, TableID("a"), TableID("b"))
@@ -86,7 +107,7 @@ func TestTableID(t *testing.T) {
 // FuzzPlanAttach: any request the contracts decoder accepts either plans
 // or fails with a coded error; it never panics.
 func FuzzPlanAttach(f *testing.F) {
-	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/run/a.sock","memif":{"role":"master","mode":"ethernet","ringSize":2048},"bridge":{"id":4}}}`))
+	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/run/a.sock","memif":{"role":"master","mode":"ethernet","ringSize":2048},"bridge":{"id":4,"vlan":100}}}`))
 	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"none","memif":{"role":"slave","mode":"ip","netns":"/var/run/netns/x","socketFile":"m"}}}`))
 	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"vhostuser","netType":"interface","socketPath":"/run/v.sock","vhost":{"mode":"server"},"ips":[{"address":"10.1.1.2/24","gateway":"10.1.1.1"},{"address":"fd00::2/64"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

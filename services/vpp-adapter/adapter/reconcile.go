@@ -15,6 +15,13 @@ import (
 type ReplaySummary struct {
 	Desired, Present, Recreated, Failed, StaleRemoved, BridgesRemoved, LoopbacksRemoved int
 	Duration                                                                            time.Duration
+	// events say what the replay did to which attachment; Up publishes
+	// them after the summary, so a waiter for "reconciled" gets the summary.
+	events []contracts.Event
+}
+
+func (s *ReplaySummary) note(kind contracts.EventKind, key *contracts.AttachmentKey, network, msg string) {
+	s.events = append(s.events, contracts.Event{Kind: kind, Key: key, Network: network, Message: msg})
 }
 
 func (s ReplaySummary) String() string {
@@ -65,6 +72,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		if err != nil {
 			sum.Failed++
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			sum.note(contracts.EventError, &k, rec.Attachment.Network, "replay: the record cannot be planned: "+err.Error())
 			continue
 		}
 		if p.bridge != 0 {
@@ -81,9 +89,11 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			sum.Failed++
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			a.keyLog(k).Error().Err(err).Msg("replay of attachment failed")
+			sum.note(contracts.EventError, &k, rec.Attachment.Network, "replay: "+err.Error())
 			continue
 		}
 		sum.Recreated++
+		sum.note(contracts.EventReconciled, &k, rec.Attachment.Network, "re-created "+describe(rec.Attachment))
 		a.keyLog(k).Info().Str("tag", rec.Tag).Uint32("sw_if_index", rec.SwIfIndex).Msg("attachment recreated by replay")
 	}
 	for _, ifc := range owned {
@@ -95,6 +105,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.StaleRemoved++
+		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed %s (tag %s): no attachment record wants it", ifc.Name, ifc.Tag))
 		a.cfg.Log.Info().Str("tag", ifc.Tag).Str("vpp_interface", ifc.Name).Msg("removed stale interface no record wants")
 	}
 	// Proxy ARP ranges of a stale loopback stay: its network's subnets are
@@ -109,6 +120,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.LoopbacksRemoved++
+		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed L3 network loopback %s (tag %s): no attachment of its network is left", lo.Name, lo.Tag))
 		a.cfg.Log.Info().Str("tag", lo.Tag).Str("vpp_interface", lo.Name).Msg("removed stale L3 network loopback no record wants")
 	}
 	bds, err := c.BridgeDomains(ctx, ^uint32(0))
@@ -124,6 +136,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.BridgesRemoved++
+		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed empty bridge domain %d (tag %s): no attachment wants it", bd.ID, bd.Tag))
 	}
 	a.cfg.Metrics.owned(sum.Desired)
 	if len(errs) > 0 {

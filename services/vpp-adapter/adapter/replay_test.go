@@ -100,40 +100,68 @@ func TestReplayOnStartFromRecords(t *testing.T) {
 		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2", "sw_interface_tag_add_del",
 		"sw_interface_dump", "create_loopback", "sw_interface_tag_add_del", "sw_interface_set_flags", // the network's loopback
 		"sw_interface_add_del_address", "sw_interface_add_del_address", "proxy_arp_add_del",
-		"sw_interface_set_unnumbered", "proxy_arp_intfc_enable_disable", "ip6nd_proxy_enable_disable",
+		"sw_interface_set_unnumbered", "proxy_arp_intfc_enable_disable", "sw_interface_ip6_enable_disable", "ip6nd_proxy_enable_disable",
 		"ip_route_add_del", "ip_route_add_del",
 		"sw_interface_set_flags", "sw_interface_dump", "bridge_domain_dump",
 	}, fake.Calls())
 }
 
 func TestIncompatibleVPPIsNamed(t *testing.T) {
-	fake := &incompatible{FakeVPP: vpptest.New(), unknown: "memif_create_v2"}
-	a, _, _ := newAdapter(t, t.TempDir())
-	c, cancel := context.WithCancel(context.Background())
-	downs := make(chan error, 16)
-	loop := &vpp.Loop{
-		NewAdapter: func() govppadapter.VppAPI { return fake },
-		Up:         a.Up, Down: func(err error) { a.Down(err); downs <- err },
-		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, ProbeInterval: time.Second, ProbeTimeout: time.Second,
+	for _, tc := range []struct {
+		unknown   string // the message whose CRC the fake VPP does not know
+		found     string // IncompatibleError.Found
+		wantFound string // in every surface: the VPP version found
+	}{
+		{unknown: "memif_create_v2", found: "25.10-fake", wantFound: "found VPP 25.10-fake"},
+		// show_version itself changed: the version cannot be read.
+		{unknown: "show_version_reply", found: vpp.UnknownVersion, wantFound: "found a VPP of unknown version"},
+	} {
+		t.Run(tc.unknown, func(t *testing.T) {
+			fake := &incompatible{FakeVPP: vpptest.New(), unknown: tc.unknown}
+			a, _, _ := newAdapter(t, t.TempDir())
+			c, cancel := context.WithCancel(context.Background())
+			downs := make(chan error, 1)
+			loop := &vpp.Loop{
+				NewAdapter: func() govppadapter.VppAPI { return fake },
+				Up:         a.Up,
+				Down: func(err error) {
+					a.Down(err)
+					select { // the loop retries every millisecond: keep the first, never block it
+					case downs <- err:
+					default:
+					}
+				},
+				MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, ProbeInterval: time.Second, ProbeTimeout: time.Second,
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); loop.Run(c) }()
+			t.Cleanup(func() { cancel(); <-done })
+			select {
+			case err := <-downs:
+				var ie *vpp.IncompatibleError
+				require.ErrorAs(t, err, &ie)
+				assert.Equal(t, tc.found, ie.Found)
+				require.Len(t, ie.Messages, 1)
+				assert.Contains(t, ie.Messages[0], tc.unknown+"_")
+			case <-time.After(10 * time.Second):
+				t.Fatal("no connection failure reported")
+			}
+			wants := []string{"built for VPP 25.10", tc.wantFound, tc.unknown + "_"}
+			ready, why := a.Ready()
+			assert.False(t, ready)
+			st, err := a.Status(ctx(t), &contracts.StatusRequest{})
+			require.NoError(t, err)
+			assert.False(t, st.Ready)
+			assert.Equal(t, "VPP "+tc.found, st.Vswitch)
+			_, attachErr := a.Attach(ctx(t), memifBridge(4))
+			assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(attachErr))
+			for _, want := range wants {
+				assert.Contains(t, why, want, "readyz reason")
+				assert.Contains(t, st.Message, want, "status message")
+				assert.Contains(t, attachErr.Error(), want, "attach error")
+			}
+		})
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); loop.Run(c) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case err := <-downs:
-		var ie *vpp.IncompatibleError
-		require.ErrorAs(t, err, &ie)
-		assert.Contains(t, err.Error(), "built for VPP 25.10")
-		assert.Contains(t, err.Error(), "memif_create_v2_")
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection failure reported")
-	}
-	ready, why := a.Ready()
-	assert.False(t, ready)
-	assert.Contains(t, why, "25.10")
-	_, err := a.Attach(ctx(t), memifBridge(4))
-	assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(err))
-	assert.Contains(t, err.Error(), "25.10")
 }
 
 // incompatible is a VPP that does not know one message (other CRC).

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/af_packet"
 	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/ethernet_types"
 	"go.fd.io/govpp/binapi/fib_types"
@@ -30,6 +31,7 @@ const anyID = ^uint32(0)
 // It holds govpp's generated RPC clients, so tests can inject any of them.
 type Client struct {
 	Memif      memif.RPCService
+	AfPacket   af_packet.RPCService
 	Vhost      vhost_user.RPCService
 	Interfaces interfaces.RPCService
 	L2         l2.RPCService
@@ -43,6 +45,7 @@ type Client struct {
 func NewClient(conn api.Connection) *Client {
 	return &Client{
 		Memif:      memif.NewServiceClient(conn),
+		AfPacket:   af_packet.NewServiceClient(conn),
 		Vhost:      vhost_user.NewServiceClient(conn),
 		Interfaces: interfaces.NewServiceClient(conn),
 		L2:         l2.NewServiceClient(conn),
@@ -70,6 +73,29 @@ type Interface struct {
 	Tag       string
 	MAC       string
 	MTU       uint32 // L3 MTU (sw_interface_details.mtu[0])
+	// Rewrite is the interface's ingress VLAN tag rewrite (l2vtr_get).
+	Rewrite TagRewrite
+}
+
+// TagRewrite is an interface's VLAN tag rewrite as VPP reports it in
+// sw_interface_details (vtr_op, vtr_push_dot1q, vtr_tag1).
+type TagRewrite struct {
+	Op    uint32 // L2_VTR_*: 0 disabled, VtrPush1 push one tag, ...
+	Dot1q bool   // the pushed tag is 802.1Q (0x8100), not 802.1ad
+	Tag1  uint32
+}
+
+// VtrPush1 is VPP's L2_VTR_PUSH_1 (src/vnet/l2/l2_vtr.h): push one tag on
+// ingress and, derived by VPP, pop one on egress.
+const VtrPush1 = 1
+
+// AccessVLAN reports the VLAN an interface is an access port of: the
+// 802.1Q tag its rewrite pushes, 0 when it pushes none.
+func (r TagRewrite) AccessVLAN() uint32 {
+	if r.Op == VtrPush1 && r.Dot1q {
+		return r.Tag1
+	}
+	return 0
 }
 
 // InterfacesTagged lists the interfaces whose tag starts with prefix.
@@ -91,7 +117,8 @@ func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interfa
 			continue
 		}
 		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,
-			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String(), MTU: l3MTU(d.Mtu)})
+			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String(), MTU: l3MTU(d.Mtu),
+			Rewrite: TagRewrite{Op: d.VtrOp, Dot1q: d.VtrPushDot1q != 0, Tag1: d.VtrTag1}})
 	}
 }
 
@@ -299,6 +326,36 @@ func (c *Client) SetBridge(ctx context.Context, swIfIndex, bdID uint32, enable b
 	return Error("sw_interface_set_l2_bridge", fmt.Sprintf("sw_if_index %d bridge domain %d", swIfIndex, bdID), err)
 }
 
+// SetAccessVLAN makes an interface in a bridge domain an access port of
+// VLAN vlan (enable) or an untagged port again: l2_interface_vlan_tag_rewrite
+// push-1 dot1q <vlan> tags what the interface receives and pops the tag of
+// what it sends, and l2_interface_efp_filter drops, before that pop, every
+// frame whose outer tag is not <vlan> (untagged ones included). Without the
+// filter a port would get every VLAN's frames with their tag popped.
+// Disabling on an interface that is gone is success.
+func (c *Client) SetAccessVLAN(ctx context.Context, swIfIndex, vlan uint32, enable bool) error {
+	res := fmt.Sprintf("sw_if_index %d vlan %d", swIfIndex, vlan)
+	vtr := &l2.L2InterfaceVlanTagRewrite{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)} // L2_VTR_DISABLED
+	if enable {
+		vtr.VtrOp, vtr.PushDot1q, vtr.Tag1 = VtrPush1, 1, vlan
+		if _, err := c.L2.L2InterfaceVlanTagRewrite(ctx, vtr); err != nil {
+			return Error("l2_interface_vlan_tag_rewrite (push-1 dot1q)", res, err)
+		}
+		_, err := c.L2.L2InterfaceEfpFilter(ctx, &l2.L2InterfaceEfpFilter{SwIfIndex: vtr.SwIfIndex, EnableDisable: true})
+		return Error("l2_interface_efp_filter (enable)", res, err)
+	}
+	// Reverse order: the filter goes first, then the rewrite.
+	_, err := c.L2.L2InterfaceEfpFilter(ctx, &l2.L2InterfaceEfpFilter{SwIfIndex: vtr.SwIfIndex, EnableDisable: false})
+	if err != nil && !isGone(err) {
+		return Error("l2_interface_efp_filter (disable)", res, err)
+	}
+	_, err = c.L2.L2InterfaceVlanTagRewrite(ctx, vtr)
+	if err != nil && !isGone(err) {
+		return Error("l2_interface_vlan_tag_rewrite (disable)", res, err)
+	}
+	return nil
+}
+
 // AddTable creates (or confirms) an IP table.
 func (c *Client) AddTable(ctx context.Context, id uint32, ipv6 bool, name string) error {
 	_, err := c.IP.IPTableAddDel(ctx, &ip.IPTableAddDel{IsAdd: true, Table: ip.IPTable{TableID: id, IsIP6: ipv6, Name: name}})
@@ -413,6 +470,19 @@ func (c *Client) ProxyARP(ctx context.Context, swIfIndex uint32, enable bool) er
 		return nil
 	}
 	return Error("proxy_arp_intfc_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+}
+
+// IP6 enables or disables IPv6 on an interface. VPP 25.10 does not enable
+// it on an interface made unnumbered to one with IPv6 addresses: without
+// it, ip6-input drops the pod's neighbor solicitations (multicast RPF).
+// Disabling it on an interface that is gone is success.
+func (c *Client) IP6(ctx context.Context, swIfIndex uint32, enable bool) error {
+	_, err := c.IP.SwInterfaceIP6EnableDisable(ctx, &ip.SwInterfaceIP6EnableDisable{
+		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Enable: enable})
+	if err != nil && !enable && isGone(err) {
+		return nil
+	}
+	return Error("sw_interface_ip6_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
 }
 
 // NDProxy enables or disables IPv6 ND proxy on an interface: VPP answers

@@ -17,6 +17,7 @@ import (
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/vpe"
 	"go.fd.io/govpp/core"
 
 	"usrsp.dev/contracts"
@@ -118,12 +119,32 @@ func TestCheckCompatibility(t *testing.T) {
 	defer conn.Disconnect()
 	require.NoError(t, vpp.CheckCompatibility(conn))
 
-	bad, err := core.Connect(unknownMsg{mock.NewVppAdapter()})
+	m := mock.NewVppAdapter()
+	bad, err := core.Connect(unknownMsg{m})
 	require.NoError(t, err)
 	defer bad.Disconnect()
+	m.MockReply(&vpe.ShowVersionReply{Program: "vpe", Version: "26.02-mock"})
 	err = vpp.CheckCompatibility(bad)
 	var ie *vpp.IncompatibleError
 	require.ErrorAs(t, err, &ie)
 	assert.Equal(t, []string{"memif_create_v2_" + (&memif.MemifCreateV2{}).GetCrcString()}, ie.Messages)
-	assert.Contains(t, err.Error(), "built for VPP 25.10")
+	assert.Equal(t, "26.02-mock", ie.Found, "show_version still works: it names the VPP found")
+	assert.Contains(t, err.Error(), "built for VPP 25.10 and found VPP 26.02-mock")
+}
+
+func TestIncompatibleErrorNamesBothVersions(t *testing.T) {
+	for _, tc := range []struct {
+		found string
+		want  string
+	}{
+		{"26.02-release", "built for VPP 25.10 and found VPP 26.02-release, which does not know 1 of its messages (x_00000000); " +
+			"run VPP 25.10 or an adapter built for VPP 26.02-release"},
+		{vpp.UnknownVersion, "built for VPP 25.10 and found a VPP of unknown version (show_version failed), " +
+			"which does not know 1 of its messages (x_00000000); run VPP 25.10 or an adapter built for your VPP"},
+	} {
+		t.Run(tc.found, func(t *testing.T) {
+			err := &vpp.IncompatibleError{Found: tc.found, Messages: []string{"x_00000000"}}
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,22 +12,38 @@ import (
 	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/memclnt"
+	"go.fd.io/govpp/binapi/vpe"
 	"go.fd.io/govpp/core"
 )
 
 // IncompatibleError says the running VPP does not speak the binary API the
 // adapter was built for.
 type IncompatibleError struct {
+	// Found is the running VPP's version as show_version reports it, or
+	// "unknown" when VPP cannot tell it in a way this adapter understands.
+	Found    string
 	Messages []string // name_crc of every message VPP does not know
 }
 
 func (e *IncompatibleError) Error() string {
-	return fmt.Sprintf("VPP binary API is incompatible: this adapter is built for VPP %s, and the running VPP "+
-		"does not know %d of its messages (%s); run VPP %s or an adapter built for your VPP",
-		BuiltFor, len(e.Messages), strings.Join(e.Messages, ", "), BuiltFor)
+	found, yours := "VPP "+e.Found, "VPP "+e.Found
+	if e.Found == "" || e.Found == UnknownVersion {
+		found, yours = "a VPP of unknown version (show_version failed)", "your VPP"
+	}
+	return fmt.Sprintf("VPP binary API is incompatible: this adapter is built for VPP %s and found %s, "+
+		"which does not know %d of its messages (%s); run VPP %s or an adapter built for %s",
+		BuiltFor, found, len(e.Messages), strings.Join(e.Messages, ", "), BuiltFor, yours)
 }
 
+// UnknownVersion is IncompatibleError.Found when show_version does not work.
+const UnknownVersion = "unknown"
+
+// versionTimeout bounds the show_version that names an incompatible VPP.
+const versionTimeout = 5 * time.Second
+
 // CheckCompatibility checks every message the adapter uses against VPP.
+// When some do not match it also asks VPP for its version, so the error
+// names the release found next to the one expected.
 func CheckCompatibility(conn *core.Connection) error {
 	ch, err := conn.NewAPIChannel()
 	if err != nil {
@@ -38,9 +55,27 @@ func CheckCompatibility(conn *core.Connection) error {
 	if errors.As(err, &ce) {
 		msgs := append([]string(nil), ce.IncompatibleMessages...)
 		sort.Strings(msgs)
-		return &IncompatibleError{Messages: msgs}
+		return &IncompatibleError{Found: runningVersion(conn, msgs), Messages: msgs}
 	}
 	return err
+}
+
+// runningVersion asks an incompatible VPP for its version. show_version has
+// kept its CRC for years, so it usually still works; if it is one of the
+// unknown messages, asking would only wait for a reply govpp cannot decode.
+func runningVersion(conn *core.Connection, incompatible []string) string {
+	for _, m := range []api.Message{&vpe.ShowVersion{}, &vpe.ShowVersionReply{}} {
+		if slices.Contains(incompatible, m.GetMessageName()+"_"+m.GetCrcString()) {
+			return UnknownVersion
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), versionTimeout)
+	defer cancel()
+	r, err := vpe.NewServiceClient(conn).ShowVersion(ctx, &vpe.ShowVersion{})
+	if err != nil || r.Retval != 0 || r.Version == "" {
+		return UnknownVersion
+	}
+	return r.Version
 }
 
 // Session is one live VPP connection handed to the adapter.

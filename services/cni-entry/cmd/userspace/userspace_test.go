@@ -44,7 +44,6 @@ const (
 	node    = "node-a"
 	netName = "memif-net"
 	podUID  = "5f2c1a3e-1111-2222-3333-444455556666"
-	netns   = "/var/run/netns/usrsp-test" // libcni never opens it
 	timeout = time.Second
 )
 
@@ -87,6 +86,7 @@ type env struct {
 	cacheA  string
 	cni     *libcni.CNIConfig
 	ipamDir string
+	netns   string // a real network namespace: ADD checks CNI_NETNS
 }
 
 type natsURL string
@@ -103,7 +103,44 @@ func newEnv(t *testing.T) *env {
 	e.cacheA = filepath.Join(e.root, "cache")
 	e.ipamDir = filepath.Join(e.root, "ipam")
 	e.cni = e.runtime(e.cacheA)
+	e.netns = newNetns(t)
 	return e
+}
+
+// newNetns makes a network namespace for one test and removes it when the
+// test ends: a named one (`ip netns add`) as root, else one held by an
+// `unshare` process in a new user namespace (its /proc/<pid>/ns/net).
+func newNetns(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		name := "usrsp-t-" + newContainerID(t)[:8]
+		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
+		require.NoError(t, err, "ip netns add: %s", out)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+				t.Errorf("ip netns del %s: %v: %s", name, err, out)
+			}
+		})
+		return "/var/run/netns/" + name
+	}
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no network namespace for this test (not root, unshare: %v)", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	// unshare replaces itself with sleep once the namespace is made.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		self, _ := os.Readlink("/proc/self/ns/net")
+		if target, err := os.Readlink(path); err == nil && target != self {
+			return path
+		}
+		if time.Now().After(deadline) {
+			t.Skipf("no network namespace for this test (not root, unshare did not make one)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // runtime is a libcni runtime with its own result cache. The plugins'
@@ -192,7 +229,7 @@ func (e *env) rt(containerID, ifName string, uid string) *libcni.RuntimeConf {
 	if uid != "" {
 		args = append(args, [2]string{"K8S_POD_UID", uid})
 	}
-	return &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: ifName, Args: args,
+	return &libcni.RuntimeConf{ContainerID: containerID, NetNS: e.netns, IfName: ifName, Args: args,
 		CapabilityArgs: map[string]any{"CNIDeviceInfoFile": e.devInfoFile(containerID, ifName)}}
 }
 
@@ -257,7 +294,8 @@ func TestLifecycle(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, r.Interfaces, 1)
 			assert.Equal(t, "net1", r.Interfaces[0].Name)
-			assert.Equal(t, netns, r.Interfaces[0].Sandbox)
+			assert.Equal(t, e.netns, r.Interfaces[0].Sandbox)
+			assert.Equal(t, contracts.DerivedMAC(contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, contracts.SideContainer), r.Interfaces[0].Mac)
 			if v >= "1.0.0" {
 				assert.Equal(t, hostSocket, r.Interfaces[0].SocketPath)
 			}
@@ -293,7 +331,8 @@ func TestLifecycle(t *testing.T) {
 			var devInfo contracts.DeviceInfo
 			require.NoError(t, json.Unmarshal(b, &devInfo))
 			assert.Equal(t, contracts.DeviceInfo{Type: "memif", Version: "1.1.0",
-				Memif: &contracts.DeviceInfoMemif{Role: "slave", Path: "/var/run/usrsp/memif-net1.sock", Mode: "ethernet"}}, devInfo)
+				Memif: &contracts.DeviceInfoMemif{Role: "slave", Path: "/var/run/usrsp/memif-net1.sock", Mode: "ethernet", MAC: r.Interfaces[0].Mac}}, devInfo)
+			assert.Equal(t, r.Interfaces[0].Mac, data.Interface.MAC)
 
 			if v >= "0.4.0" {
 				require.NoError(t, e.cni.CheckNetworkList(ctx, list, rt))
@@ -587,7 +626,7 @@ func TestStdoutCarriesOnlyTheResult(t *testing.T) {
 	require.NoError(t, err)
 	id := newContainerID(t)
 	cmd := exec.Command(filepath.Join(binDir, "userspace"))
-	cmd.Env = append(os.Environ(), "CNI_COMMAND=ADD", "CNI_CONTAINERID="+id, "CNI_NETNS="+netns,
+	cmd.Env = append(os.Environ(), "CNI_COMMAND=ADD", "CNI_CONTAINERID="+id, "CNI_NETNS="+e.netns,
 		"CNI_IFNAME=net1", "CNI_PATH="+binDir, "CNI_ARGS=IgnoreUnknown=1;K8S_POD_UID="+podUID)
 	cmd.Stdin = strings.NewReader(string(conf.Bytes))
 	var stdout, stderr strings.Builder
@@ -655,7 +694,7 @@ func TestAbstractSocket(t *testing.T) {
 			atts := e.fake.Attachments()
 			require.Len(t, atts, 1)
 			assert.Empty(t, atts[0].Interface.SocketPath, "no host socket path")
-			assert.Equal(t, netns, atts[0].Interface.Memif.Netns)
+			assert.Equal(t, e.netns, atts[0].Interface.Memif.Netns)
 			assert.Equal(t, "memif-net1.sock", atts[0].Interface.Memif.SocketFile)
 
 			data, err := contracts.DecodePodData(readFile(t, filepath.Join(podDir, contracts.PodDataFileName("net1"))))
@@ -700,4 +739,30 @@ func readFile(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return b
+}
+
+// TestAddNeedsANetworkNamespace: ADD into a CNI_NETNS that does not exist
+// or is no network namespace fails naming it, and does nothing (no IPAM,
+// no adapter call, no directory); DEL still works.
+func TestAddNeedsANetworkNamespace(t *testing.T) {
+	for _, name := range []string{"missing", "file", "uts namespace"} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			netns := map[string]string{"missing": filepath.Join(e.root, "gone"), "file": filepath.Join(e.root, "file"), "uts namespace": "/proc/self/ns/uts"}[name]
+			require.NoError(t, os.WriteFile(filepath.Join(e.root, "file"), nil, 0o600))
+			list := e.confList("1.1.0", nil)
+			id := newContainerID(t)
+			rt := e.rt(id, "net1", podUID)
+			rt.NetNS = netns
+			_, err := e.cni.AddNetworkList(context.Background(), list, rt)
+			assert.Equal(t, uint(4), cniCode(t, err))
+			assert.ErrorContains(t, err, "CNI_NETNS "+netns)
+			assert.Empty(t, e.reserved(id, "net1"))
+			assert.Empty(t, e.fake.Calls())
+			assert.NoDirExists(t, filepath.Join(e.sharedDir(), podUID))
+			assert.NoFileExists(t, e.devInfoFile(id, "net1"))
+			rt.NetNS = ""
+			require.NoError(t, e.cni.DelNetworkList(context.Background(), list, rt), "DEL without CNI_NETNS")
+		})
+	}
 }

@@ -205,6 +205,9 @@ func (c *NetConf) AbstractSocket() bool {
 	return c.Host.Memif != nil && c.Host.Memif.SocketType == SocketTypeAbstract
 }
 
+// Veth reports whether the pod gets a kernel netdev (iftype veth).
+func (c *NetConf) Veth() bool { return c.Host.IfType == string(contracts.IfTypeVeth) }
+
 // Timeout is the NATS timeout (dial and each request).
 func (c *NetConf) Timeout() time.Duration { return c.NATS.TimeoutDuration }
 

@@ -121,6 +121,10 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"memif block with vhostuser", `{"host":{"iftype":"vhostuser","memif":{"role":"master"}}}`, nil, 7, "host.memif"},
 		{"vhost block with memif", `{"host":{"vhost":{"mode":"client"}}}`, nil, 7, "host.vhost"},
 		{"container iftype differs", `{"container":{"iftype":"vhostuser"}}`, nil, 7, "container.iftype"},
+		{"memif block with veth", `{"host":{"iftype":"veth","memif":{"role":"master"}}}`, nil, 7, "host.memif"},
+		{"container vhost block with veth", `{"host":{"iftype":"veth"},"container":{"vhost":{}}}`, nil, 7, "container.memif and container.vhost"},
+		{"host.mac with veth", `{"host":{"iftype":"veth","mac":"02:00:00:00:00:01"}}`, nil, 2, "host.mac"},
+		{"container iftype veth for memif", `{"container":{"iftype":"veth"}}`, nil, 7, "container.iftype"},
 		{"container unknown engine", `{"container":{"engine":"snabb"}}`, nil, 7, "container.engine"},
 		{"container unknown netType", `{"container":{"netType":"mesh"}}`, nil, 7, "container.netType"},
 		{"same memif role", `{"host":{"memif":{"role":"master"}},"container":{"memif":{"role":"server"}}}`, nil, 7, "container.memif.role"},
@@ -137,6 +141,8 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"vlan too big", `{"host":{"bridge":{"vlanId":5000}}}`, nil, 7, "host.bridge.vlanId: 5000 is outside 1-4094"},
 		{"vlan negative", `{"host":{"bridge":{"vlanId":-1}}}`, nil, 7, "host.bridge.vlanId"},
 		{"container vlan too big", `{"container":{"bridge":{"vlanId":4095}}}`, nil, 7, "container.bridge.vlanId"},
+		{"vlan on vpp without a bridge domain", `{"host":{"netType":"interface","bridge":{"bridgeId":null,"vlanId":100}}}`, nil, 7, "host.bridge.vlanId 100 needs netType bridge"},
+		{"vlan on vpp netType none", `{"host":{"netType":"none","bridge":{"vlanId":100}}}`, nil, 7, "host.bridge.vlanId"},
 		{"socketfile dotdot", `{"host":{"memif":{"socketfile":"../../etc/x.sock"}}}`, nil, 7, "host.memif.socketfile"},
 		{"socketfile absolute", `{"host":{"memif":{"socketfile":"/tmp/x.sock"}}}`, nil, 7, "host.memif.socketfile"},
 		{"vhost socketfile with slash", `{"host":{"iftype":"vhostuser","vhost":{"socketfile":"a/b.sock"}}}`, nil, 7, "host.vhost.socketfile"},
@@ -232,6 +238,16 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		patch string
 		check func(t *testing.T, c *config.NetConf)
 	}{
+		{"veth: no socket, the container side follows", `{"host":{"iftype":"veth"},"container":{"mac":"02:00:00:00:00:09"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.True(t, c.Veth())
+			assert.Equal(t, "veth", c.Container.IfType)
+			assert.Empty(t, c.SocketFile())
+			assert.Nil(t, c.Host.Memif)
+			assert.Equal(t, "02:00:00:00:00:09", c.Container.MAC)
+		}},
+		{"veth on ovs-dpdk", `{"host":{"engine":"ovs-dpdk","iftype":"veth","bridge":{"bridgeId":null,"bridgeName":"br-k"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "br-k", c.Host.Bridge.BridgeName)
+		}},
 		{"bridgeId as numeric string", `{"host":{"bridge":{"bridgeId":"12"}}}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, uint32(12), c.Host.Bridge.ID)
 		}},
@@ -282,6 +298,14 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		{"vlan and mac", `{"host":{"bridge":{"vlanId":4094},"mac":"02:00:00:00:00:01"},"mtu":9000}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, 4094, c.Host.Bridge.VlanID)
 			assert.Equal(t, 9000, c.MTU)
+		}},
+		// The same vlanId means the same on both engines: an access port.
+		{"vlan on vpp", `{"host":{"bridge":{"bridgeId":4,"vlanId":100}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 100, c.Host.Bridge.VlanID)
+			assert.Equal(t, uint32(4), c.Host.Bridge.ID)
+		}},
+		{"vlan on ovs-dpdk", `{"host":{"engine":"ovs-dpdk","bridge":{"bridgeId":null,"bridgeName":"br-usrsp","vlanId":100}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 100, c.Host.Bridge.VlanID)
 		}},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,8 @@ func FuzzLoadNetConf(f *testing.F) {
 		`{"name":"n","podVolume":"v","host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"none"}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketType":"abstract","socketfile":"usrsp/m"}}}`,
 		`{"name":"n","host":{"engine":"ovs-dpdk","iftype":"memif","netType":"none","memif":{"socketType":"abstract"}}}`,
+		`{"name":"n","host":{"engine":"ovs-dpdk","iftype":"veth","netType":"bridge"},"container":{"mac":"02:00:00:00:00:01"}}`,
+		`{"name":"n","host":{"engine":"vpp","iftype":"veth","netType":"bridge","bridge":{"bridgeId":3},"memif":{}}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketfile":"../x"}},"prevResult":{"cniVersion":"1.0.0"}}`,
 	} {
 		f.Add([]byte(seed), "net1", "K8S_POD_UID=abc")

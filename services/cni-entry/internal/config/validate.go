@@ -193,6 +193,11 @@ func normalizeHost(c *NetConf, ifName string) error {
 	if err := normalizeHostBridge(h); err != nil {
 		return err
 	}
+	// The host end of a veth keeps the kernel's MAC: the vswitch never
+	// answers as it (it is a switch port, not an endpoint).
+	if h.IfType == string(contracts.IfTypeVeth) && h.MAC != "" {
+		return errorf(contracts.CodeUnsupportedField, "host.mac is not supported with iftype veth: set container.mac for the pod's interface")
+	}
 	return checkMAC("host.mac", h.MAC)
 }
 
@@ -207,10 +212,14 @@ func checkIfType(side string, s *Side) error {
 		if s.Memif != nil {
 			return errorf(contracts.CodeInvalidConfig, "%s.memif is set but %s.iftype is vhostuser", side, side)
 		}
+	case contracts.IfTypeVeth:
+		if s.Memif != nil || s.Vhost != nil {
+			return errorf(contracts.CodeInvalidConfig, "%s.memif and %s.vhost must not be set for %s.iftype veth (a kernel netdev has no socket)", side, side, side)
+		}
 	case "":
-		return errorf(contracts.CodeInvalidConfig, "%s.iftype is required (memif or vhostuser)", side)
+		return errorf(contracts.CodeInvalidConfig, "%s.iftype is required (memif, vhostuser or veth)", side)
 	default:
-		return errorf(contracts.CodeInvalidConfig, "%s.iftype %q is not memif or vhostuser", side, s.IfType)
+		return errorf(contracts.CodeInvalidConfig, "%s.iftype %q is not memif, vhostuser or veth", side, s.IfType)
 	}
 	return nil
 }
@@ -245,6 +254,11 @@ func normalizeHostBridge(h *Side) error {
 			return errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId is required for netType bridge with engine vpp")
 		}
 		h.Bridge.ID = id
+		// VPP tags in a bridge domain (an access port, like OVS's tag); an
+		// L3 or unconnected interface has nothing to tag for.
+		if h.Bridge.VlanID != 0 && h.NetType != string(contracts.NetTypeBridge) {
+			return errorf(contracts.CodeInvalidConfig, "host.bridge.vlanId %d needs netType bridge with engine vpp (netType is %s)", h.Bridge.VlanID, h.NetType)
+		}
 	}
 	return checkVLAN("host.bridge.vlanId", h.Bridge)
 }

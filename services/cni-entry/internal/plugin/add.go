@@ -9,6 +9,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/poddata"
+	"usrsp.dev/services/cni-entry/internal/sandbox"
 )
 
 // Add is CNI ADD: IPAM, the socket directory, the attachment on the
@@ -20,6 +21,10 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 
 func (p *Plugin) add(inv *invocation) (err error) {
 	conf, key := inv.conf, inv.key
+	// No IPAM, adapter call or directory for a sandbox that is not there.
+	if err := sandbox.CheckNetns(inv.args.Netns); err != nil {
+		return err
+	}
 	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
 	if err != nil {
 		return err
@@ -71,8 +76,23 @@ func (p *Plugin) add(inv *invocation) (err error) {
 		}
 	}()
 
+	// The pod's netdev exists before the adapter plugs in its host end.
+	if conf.Veth() {
+		v := inv.veth()
+		if err := v.Setup(cniResult(conf, key, inv.args.Netns, "", ipam)); err != nil {
+			return err
+		}
+		defer func() {
+			if !success {
+				if err := v.Remove(); err != nil {
+					inv.log.Warn().Err(err).Msg("undo: cannot remove the veth pair")
+				}
+			}
+		}()
+	}
+
 	req := &contracts.AttachRequest{Key: key, Network: conf.Name, Netns: inv.args.Netns, Pod: conf.Pod,
-		Interface: hostInterface(conf, sock, ipConfigs(ipam))}
+		Interface: hostInterface(conf, key, sock, ipConfigs(ipam))}
 	start := time.Now()
 	resp, err := adapter.Attach(context.Background(), conf.Engine(), req)
 	inv.log.Debug().Str("subject", inv.subject(contracts.OpAttach)).Dur("duration", time.Since(start)).Err(err).Msg("attach")
@@ -90,7 +110,7 @@ func (p *Plugin) add(inv *invocation) (err error) {
 		hostSocket = resp.Attachment.SocketPath
 	}
 
-	ci := containerInterface(conf)
+	ci := containerInterface(conf, key)
 	adoptHostQueues(&ci, resp.Attachment.Interface)
 	devInfo := contracts.NewDeviceInfo(ci)
 	data := &contracts.PodData{
@@ -107,7 +127,7 @@ func (p *Plugin) add(inv *invocation) (err error) {
 		}
 	}
 
-	result := cniResult(conf, key.IfName, inv.args.Netns, hostSocket, ipam)
+	result := cniResult(conf, key, inv.args.Netns, hostSocket, ipam)
 	versioned, err := result.GetAsVersion(conf.CNIVersion)
 	if err != nil {
 		return contracts.Errorf(contracts.CodeIncompatibleVersion, "cniVersion %s: %v", conf.CNIVersion, err)

@@ -30,6 +30,13 @@ func (p *Plugin) del(inv *invocation) error {
 	}
 
 	adapterErr = p.detach(inv)
+	// After the detach, so the vswitch never holds a port whose netdev is
+	// gone; also when the adapter is down: the pod loses its link now, the
+	// port goes with the runtime's retry.
+	var vethErr error
+	if conf.Veth() {
+		vethErr = inv.veth().Remove()
+	}
 
 	paths, err := poddata.Locate(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
 	switch {
@@ -44,7 +51,7 @@ func (p *Plugin) del(inv *invocation) error {
 	filesErr = errors.Join(filesErr, poddata.RemoveFile(inv.deviceInfoFile(key)))
 
 	// IPAM first: a leaked address blocks new pods; then the adapter.
-	for _, err := range []error{ipamErr, adapterErr, filesErr} {
+	for _, err := range []error{ipamErr, adapterErr, vethErr, filesErr} {
 		if err != nil {
 			return err
 		}

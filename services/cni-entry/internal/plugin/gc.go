@@ -10,6 +10,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/poddata"
+	"usrsp.dev/services/cni-entry/internal/sandbox"
 )
 
 // GC is CNI GC: the adapter removes every attachment of this network not
@@ -90,11 +91,15 @@ func (p *Plugin) releaseRemoved(inv *invocation, key contracts.AttachmentKey, re
 	} else if v := rec.Interface.Vhost; v != nil {
 		file = v.SocketFile
 	}
+	var vethErr error
+	if rec.Interface.IfType == contracts.IfTypeVeth { // by our name for it, not the record's
+		vethErr = sandbox.Veth{HostName: contracts.HostVethName(key)}.Remove()
+	}
 	var filesErr error
 	if paths, err := poddata.Locate(inv.layout(), key, rec.Pod.UID, file); err == nil {
 		filesErr = poddata.Remove(paths, key)
 	}
-	return firstError([]error{ipamErr, filesErr, poddata.RemoveFile(inv.deviceInfoFile(key))})
+	return firstError([]error{ipamErr, vethErr, filesErr, poddata.RemoveFile(inv.deviceInfoFile(key))})
 }
 
 // unsupported reports whether a delegated plugin rejected a verb it does

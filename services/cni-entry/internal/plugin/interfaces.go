@@ -8,6 +8,7 @@ import (
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/config"
 	"usrsp.dev/services/cni-entry/internal/poddata"
+	"usrsp.dev/services/cni-entry/internal/sandbox"
 )
 
 // socket says where an attachment's socket is.
@@ -27,6 +28,9 @@ type socket struct {
 // network namespace netns (CNI_NETNS). ADD and CHECK both use it, so the
 // adapter is asked for the same interface both times.
 func socketOf(c *config.NetConf, paths poddata.Paths, netns string) (socket, error) {
+	if c.Veth() {
+		return socket{}, nil // a kernel netdev has no socket
+	}
 	if !c.AbstractSocket() {
 		p := paths.SocketPath(c.SocketFile())
 		return socket{HostPath: p, Reported: p}, nil
@@ -48,11 +52,14 @@ func dirSocketFile(c *config.NetConf) string {
 
 // hostInterface is what the adapter is asked to create (and later to
 // confirm: ADD and CHECK must build the same value).
-func hostInterface(c *config.NetConf, sock socket, ips []contracts.IPConfig) contracts.HostInterface {
+func hostInterface(c *config.NetConf, key contracts.AttachmentKey, sock socket, ips []contracts.IPConfig) contracts.HostInterface {
 	h := c.Host
 	hi := contracts.HostInterface{
 		IfType: contracts.IfType(h.IfType), NetType: contracts.NetType(h.NetType),
 		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC,
+	}
+	if c.Veth() {
+		hi.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(key)}
 	}
 	if m := h.Memif; m != nil {
 		hi.Memif = &contracts.MemifSpec{Role: m.Role, Mode: m.Mode, ID: m.ID, Secret: m.Secret,
@@ -74,12 +81,13 @@ func hostInterface(c *config.NetConf, sock socket, ips []contracts.IPConfig) con
 	return hi
 }
 
-// containerInterface is the pod's end, with the socket path as the pod sees it.
-func containerInterface(c *config.NetConf) contracts.ContainerInterface {
+// containerInterface is the pod's end, with the socket path as the pod
+// sees it and its MAC (container.mac, else derived from the key).
+func containerInterface(c *config.NetConf, key contracts.AttachmentKey) contracts.ContainerInterface {
 	s := c.Container
 	ci := contracts.ContainerInterface{
 		Engine: contracts.Engine(s.Engine), IfType: contracts.IfType(s.IfType), NetType: contracts.NetType(s.NetType),
-		SocketPath: podSocketPath(c), MTU: c.MTU, MAC: s.MAC,
+		SocketPath: podSocketPath(c), MTU: c.MTU, MAC: contracts.ContainerMAC(key, s.MAC),
 	}
 	if m := s.Memif; m != nil {
 		ci.Memif = &contracts.MemifSpec{Role: m.Role, Mode: m.Mode, ID: m.ID, Secret: m.Secret,
@@ -103,8 +111,11 @@ func adoptHostQueues(ci *contracts.ContainerInterface, made contracts.HostInterf
 
 // podSocketPath is the socket path inside the pod: under podMountPath, or
 // "@<name>" for an abstract socket (the notation of libmemif, DPDK's
-// socket-abstract and the pod-consumer).
+// socket-abstract and the pod-consumer); "" for veth.
 func podSocketPath(c *config.NetConf) string {
+	if c.Veth() {
+		return ""
+	}
 	if c.AbstractSocket() {
 		return "@" + c.SocketFile()
 	}
@@ -147,13 +158,14 @@ func ipConfigs(r *current.Result) []contracts.IPConfig {
 	return out
 }
 
-// cniResult is the ADD result: our interface and IPAM's addresses, routes
-// and DNS.
-func cniResult(c *config.NetConf, ifName, netns, socketPath string, ipam *current.Result) *current.Result {
+// cniResult is the ADD result: the pod's interface (interface 0: its
+// name, MAC, MTU, sandbox and, for memif/vhost-user, the host socket path)
+// and IPAM's addresses on it, routes and DNS.
+func cniResult(c *config.NetConf, key contracts.AttachmentKey, netns, socketPath string, ipam *current.Result) *current.Result {
 	r := &current.Result{
 		CNIVersion: current.ImplementedSpecVersion,
 		Interfaces: []*current.Interface{{
-			Name: ifName, Mac: c.Container.MAC, Mtu: c.MTU, Sandbox: netns, SocketPath: socketPath,
+			Name: key.IfName, Mac: contracts.ContainerMAC(key, c.Container.MAC), Mtu: c.MTU, Sandbox: netns, SocketPath: socketPath,
 		}},
 	}
 	if ipam != nil {
@@ -166,4 +178,10 @@ func cniResult(c *config.NetConf, ifName, netns, socketPath string, ipam *curren
 		r.DNS = ipam.DNS
 	}
 	return r
+}
+
+// veth is the attachment's veth pair (iftype veth).
+func (inv *invocation) veth() sandbox.Veth {
+	return sandbox.Veth{Netns: inv.args.Netns, IfName: inv.key.IfName, HostName: contracts.HostVethName(inv.key),
+		MAC: contracts.ContainerMAC(inv.key, inv.conf.Container.MAC), MTU: inv.conf.MTU}
 }

@@ -116,8 +116,12 @@ func (f *fixture) args(t *testing.T, patch map[string]any) *skel.CmdArgs {
 	}
 	b, err := json.Marshal(conf)
 	require.NoError(t, err)
-	return &skel.CmdArgs{ContainerID: "c0ffee0123456789", IfName: "net1", Netns: "/ns", Args: "K8S_POD_UID=uid-1", Path: "/bin", StdinData: b}
+	return &skel.CmdArgs{ContainerID: "c0ffee0123456789", IfName: "net1", Netns: selfNetns, Args: "K8S_POD_UID=uid-1", Path: "/bin", StdinData: b}
 }
+
+// selfNetns is a real network namespace any user can name: the process's
+// own. The verbs tested here never enter it.
+const selfNetns = "/proc/self/ns/net"
 
 func code(err error) uint {
 	if e, ok := err.(*types.Error); ok {
@@ -137,6 +141,42 @@ func TestAddUndo(t *testing.T) {
 		var r current.Result
 		require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
 		assert.Equal(t, filepath.Join(f.root, "shared", "uid-1", "memif-net1.sock"), r.Interfaces[0].SocketPath)
+	})
+	t.Run("mac", func(t *testing.T) {
+		for _, mac := range []string{"", "02:aa:00:00:00:01"} {
+			f := newFixture(t)
+			patch := map[string]any{}
+			if mac != "" {
+				patch["container"] = map[string]any{"mac": mac}
+			}
+			require.NoError(t, f.p.Add(f.args(t, patch)))
+			key := contracts.AttachmentKey{ContainerID: "c0ffee0123456789", IfName: "net1"}
+			want := contracts.ContainerMAC(key, mac)
+			var r current.Result
+			require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
+			assert.Equal(t, want, r.Interfaces[0].Mac)
+			assert.Equal(t, selfNetns, r.Interfaces[0].Sandbox)
+			assert.Equal(t, 0, *r.IPs[0].Interface)
+			data, err := contracts.DecodePodData(mustRead(t, filepath.Join(f.root, "shared", "uid-1", contracts.PodDataFileName("net1"))))
+			require.NoError(t, err)
+			assert.Equal(t, want, data.Interface.MAC)
+			assert.Equal(t, want, data.DeviceInfo.Memif.MAC)
+		}
+	})
+	t.Run("bad netns", func(t *testing.T) {
+		for _, netns := range []string{"", "/nonexistent/netns", "/proc/self/ns/mnt", "/etc/hostname"} {
+			f := newFixture(t)
+			args := f.args(t, nil)
+			args.Netns = netns
+			err := f.p.Add(args)
+			assert.Equal(t, uint(4), code(err), netns)
+			assert.ErrorContains(t, err, "CNI_NETNS")
+			assert.Empty(t, f.ipam.calls)
+			assert.Empty(t, f.fake.Calls())
+			assert.NoDirExists(t, filepath.Join(f.root, "shared"))
+			args.Netns = ""
+			require.NoError(t, f.p.Del(args), "DEL works without CNI_NETNS")
+		}
 	})
 	t.Run("IPAM failure: nothing else happens", func(t *testing.T) {
 		f := newFixture(t)
@@ -237,7 +277,7 @@ func TestHostInterface(t *testing.T) {
 			c := load(t, tt.host)
 			sock, err := socketOf(c, poddata.Paths{PodDir: "/p"}, "/var/run/netns/pod")
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, hostInterface(c, sock, ips))
+			assert.Equal(t, tt.want, hostInterface(c, contracts.AttachmentKey{ContainerID: "c", IfName: "net1"}, sock, ips))
 		})
 	}
 }
@@ -322,7 +362,7 @@ func TestAddAbstractSocket(t *testing.T) {
 		require.Len(t, atts, 1)
 		hi := atts[0].Interface
 		assert.Empty(t, hi.SocketPath, "an abstract socket has no host path")
-		assert.Equal(t, "/ns", hi.Memif.Netns)
+		assert.Equal(t, selfNetns, hi.Memif.Netns)
 		assert.Equal(t, "usrsp/m-net1", hi.Memif.SocketFile)
 
 		var r current.Result

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -91,7 +90,8 @@ func runProbe(ctx context.Context, args []string, env Env) error {
 }
 
 // endpointConfig is the probe's address: --ip, else the first IPv4 of the
-// IPAM result (with its gateway); MAC: --mac, the pod data's, or generated.
+// IPAM result (with its gateway); MAC: --mac, the pod data's, or the
+// one contracts derives for the attachment (what cni-entry reports).
 func endpointConfig(d *contracts.PodData, ipFlag, macFlag string) (probe.Config, error) {
 	var cfg probe.Config
 	if ipFlag != "" {
@@ -116,9 +116,8 @@ func endpointConfig(d *contracts.PodData, ipFlag, macFlag string) (probe.Config,
 	if mac == "" {
 		mac = d.Interface.MAC
 	}
-	if mac == "" {
-		cfg.MAC = generatedMAC(d.ContainerID, d.IfName)
-		return cfg, nil
+	if mac == "" { // pod data written before cni-entry always gave a MAC
+		mac = contracts.ContainerMAC(contracts.AttachmentKey{ContainerID: d.ContainerID, IfName: d.IfName}, "")
 	}
 	hw, err := net.ParseMAC(mac)
 	if err != nil || len(hw) != 6 {
@@ -126,13 +125,6 @@ func endpointConfig(d *contracts.PodData, ipFlag, macFlag string) (probe.Config,
 	}
 	cfg.MAC = hw
 	return cfg, nil
-}
-
-// generatedMAC is a stable, locally administered unicast MAC for one
-// attachment, so repeated probes look the same to the bridge.
-func generatedMAC(containerID, ifName string) net.HardwareAddr {
-	h := sha256.Sum256([]byte(contracts.AttachmentKey{ContainerID: containerID, IfName: ifName}.String()))
-	return net.HardwareAddr{0x02, h[0], h[1], h[2], h[3], h[4]}
 }
 
 // openMemif opens the pod's end of the memif and waits until it connects.

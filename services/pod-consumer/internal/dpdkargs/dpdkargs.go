@@ -40,6 +40,9 @@ func Build(ifs []discovery.Interface) (Args, error) {
 		if err != nil {
 			return Args{}, err
 		}
+		if s.IfType == contracts.IfTypeVeth {
+			continue // a kernel netdev: nothing for DPDK's EAL
+		}
 		var v Vdev
 		switch s.IfType {
 		case contracts.IfTypeMemif:

@@ -1,6 +1,7 @@
 package dpdkargs
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,6 +26,12 @@ func vhostIf(name, mode string, queues int) discovery.Interface {
 		Vhost: &contracts.VhostSpec{Mode: mode, Queues: queues}}}}
 }
 
+func vhostIfMAC(name, mode, mac string) discovery.Interface {
+	i := vhostIf(name, mode, 1)
+	i.Data.Interface.MAC = mac
+	return i
+}
+
 func TestBuild(t *testing.T) {
 	cases := []struct {
 		name string
@@ -42,6 +49,12 @@ func TestBuild(t *testing.T) {
 		{"abstract memif socket", []discovery.Interface{memifIf("net1", contracts.MemifRoleSlave, func(c *contracts.ContainerInterface) {
 			c.SocketPath, c.Memif.RingSize, c.Memif.BufferSize = "@usrsp/memif-net1", 0, 0
 		})}, "--vdev=net_memif0,role=client,id=0,socket=usrsp/memif-net1,socket-abstract=yes"},
+		{"a kernel veth needs no vdev", []discovery.Interface{
+			{Name: "net0", Data: &contracts.PodData{IfName: "net0", Interface: contracts.ContainerInterface{IfType: contracts.IfTypeVeth, MAC: "02:00:00:00:00:01"}}},
+			vhostIf("net1", contracts.VhostModeServer, 1)},
+			"--vdev=net_virtio_user0,path=/var/run/usrsp/vhostuser-net1.sock,server=1,queues=1"},
+		{"vhost server (host is client), MAC", []discovery.Interface{vhostIfMAC("net1", contracts.VhostModeServer, "02:00:00:00:00:08")},
+			"--vdev=net_virtio_user0,path=/var/run/usrsp/vhostuser-net1.sock,server=1,queues=1,mac=02:00:00:00:00:08"},
 		{"vhost server (host is client)", []discovery.Interface{vhostIf("net1", contracts.VhostModeServer, 1)},
 			"--vdev=net_virtio_user0,path=/var/run/usrsp/vhostuser-net1.sock,server=1,queues=1"},
 		{"vhost client (host is server)", []discovery.Interface{vhostIf("net1", contracts.VhostModeClient, 0)},
@@ -65,7 +78,7 @@ func TestBuild(t *testing.T) {
 			a, err := Build(tc.ifs)
 			require.NoError(t, err)
 			assert.Equal(t, tc.line, a.Line(false))
-			assert.Len(t, a.Vdevs, len(tc.ifs))
+			assert.Len(t, a.Vdevs, strings.Count(tc.line, "--vdev="), "one vdev per memif/vhost-user interface")
 			assert.NotContains(t, a.Line(true), " -- ")
 		})
 	}

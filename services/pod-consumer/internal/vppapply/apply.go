@@ -73,6 +73,9 @@ func (a *Applier) Apply(ctx context.Context, ifs []discovery.Interface) ([]Resul
 			return nil, contracts.Errorf(contracts.CodeNotFound,
 				"%s: known only from the network-status annotation; apply needs its pod data file (mount the usrsp directory)", i.Name)
 		}
+		if i.Data.Interface.IfType == contracts.IfTypeVeth {
+			continue // a kernel netdev, configured by cni-entry: nothing for the pod's VPP
+		}
 		p, err := planFor(i.Data)
 		if err != nil {
 			return nil, err

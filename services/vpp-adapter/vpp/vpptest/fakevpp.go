@@ -51,6 +51,12 @@ type Interface struct {
 	MTU                uint32
 	UnnumberedTo       uint32 // sw_if_index whose addresses it uses; 0: none
 	ProxyARP, NDProxy  bool
+	IP6                bool // sw_interface_ip6_enable_disable
+	// VtrOp, VtrDot1q and VtrTag1 are the VLAN tag rewrite
+	// (l2_interface_vlan_tag_rewrite), EFP the egress filter.
+	VtrOp, VtrTag1 uint32
+	VtrDot1q       bool
+	EFP            bool
 }
 
 // BD is a bridge domain in the fake VPP.
@@ -115,6 +121,14 @@ func (f *FakeVPP) Restart() {
 	defer f.mu.Unlock()
 	f.resetLocked()
 	f.failPings = 1
+}
+
+// Wipe drops all configuration like a restart, without failing the next
+// liveness probe: for tests that hand the adapter a new session themselves.
+func (f *FakeVPP) Wipe() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resetLocked()
 }
 
 // FailNext makes the next request called name answer with retval.
@@ -349,7 +363,8 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 			}
 			i := f.Ifs[idx]
 			out = append(out, &interfaces.SwInterfaceDetails{SwIfIndex: interface_types.InterfaceIndex(idx),
-				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag, Mtu: []uint32{i.MTU, i.MTU, i.MTU, i.MTU}})
+				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag, Mtu: []uint32{i.MTU, i.MTU, i.MTU, i.MTU},
+				VtrOp: i.VtrOp, VtrPushDot1q: boolU32(i.VtrDot1q), VtrTag1: i.VtrTag1})
 		}
 		return out
 	case *interfaces.SwInterfaceTagAddDel:
@@ -452,6 +467,13 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 		}
 		i.ProxyARP = m.Enable
 		return []api.Message{&arp.ProxyArpIntfcEnableDisableReply{}}
+	case *ip.SwInterfaceIP6EnableDisable:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&ip.SwInterfaceIP6EnableDisableReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.IP6 = m.Enable
+		return []api.Message{&ip.SwInterfaceIP6EnableDisableReply{}}
 	case *ip6_nd.IP6ndProxyEnableDisable:
 		i, ok := f.Ifs[uint32(m.SwIfIndex)]
 		if !ok {
@@ -510,6 +532,28 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 		}
 		delete(f.BDs, m.BdID)
 		return []api.Message{&l2.BridgeDomainAddDelV2Reply{}}
+	case *l2.L2InterfaceVlanTagRewrite:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&l2.L2InterfaceVlanTagRewriteReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		if i.DevType == "Loopback" || i.DevType == "local" {
+			// Like l2vtr_configure: only ethernet-class interfaces (a
+			// loopback is one in VPP, but the adapter never tags it).
+			return []api.Message{&l2.L2InterfaceVlanTagRewriteReply{Retval: int32(api.INVALID_INTERFACE)}}
+		}
+		i.VtrOp, i.VtrDot1q, i.VtrTag1 = m.VtrOp, m.PushDot1q != 0, m.Tag1
+		if m.VtrOp == 0 {
+			i.VtrDot1q, i.VtrTag1 = false, 0
+		}
+		return []api.Message{&l2.L2InterfaceVlanTagRewriteReply{}}
+	case *l2.L2InterfaceEfpFilter:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&l2.L2InterfaceEfpFilterReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		i.EFP = m.EnableDisable
+		return []api.Message{&l2.L2InterfaceEfpFilterReply{}}
 	case *l2.SwInterfaceSetL2Bridge:
 		i, ok := f.Ifs[uint32(m.RxSwIfIndex)]
 		bd, bdOK := f.BDs[m.BdID]
@@ -547,6 +591,25 @@ func (f *FakeVPP) deleteIf(idx uint32) {
 		}
 	}
 	delete(f.Ifs, idx)
+}
+
+func boolU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SetRewrite changes an interface's VLAN tag rewrite behind the adapter's
+// back (an operator's CLI, say), for CHECK tests.
+func (f *FakeVPP) SetRewrite(name string, op, tag1 uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, i := range f.Ifs {
+		if i.Name == name {
+			i.VtrOp, i.VtrDot1q, i.VtrTag1 = op, op != 0, tag1
+		}
+	}
 }
 
 func sortedKeys[V any](m map[uint32]V) []uint32 {

@@ -1,0 +1,190 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/contracts"
+	"usrsp.dev/tools/harness"
+)
+
+// kernelSubnet is shared by the kernel and the memif network of a test;
+// each network's host-local takes addresses from its own half.
+const kernelSubnet = "10.66.0.0/24"
+
+// halfNetwork is a network on the vswitch network of host (engine, bridge)
+// with iftype, and host-local addresses from first to last of kernelSubnet.
+func halfNetwork(t *testing.T, h *harness.Harness, name string, host map[string]any, first, last string) *harness.Network {
+	t.Helper()
+	n, err := h.NetworkFrom(map[string]any{
+		"type": "userspace", "name": name, "host": host,
+		"ipam": map[string]any{"type": "host-local", "ranges": []any{[]any{
+			map[string]any{"subnet": kernelSubnet, "rangeStart": first, "rangeEnd": last}}}},
+	})
+	require.NoError(t, err)
+	return n
+}
+
+// inNetns runs a command in pod p's network namespace (no mounts needed).
+func inNetns(ctx context.Context, p *harness.Pod, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", p.NetnsName, name}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// assertKernelInterface checks the pod's netdev as a CNI conformance suite
+// does: named ifName in CNI_NETNS, with the result's MAC and address.
+func assertKernelInterface(t *testing.T, ctx context.Context, p *harness.Pod, mac, cidr string) {
+	t.Helper()
+	out, err := inNetns(ctx, p, "ip", "-o", "addr", "show", "dev", ifName)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "inet "+cidr)
+	out, err = inNetns(ctx, p, "ip", "-o", "link", "show", "dev", ifName)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "link/ether "+mac)
+	assert.Contains(t, out, "state UP")
+}
+
+// kernelPingsMemif: a pod with iftype veth (a kernel netdev) and a pod
+// with memif on the same vswitch network; the kernel pod pings the memif
+// pod's pure-Go probe with the kernel's own ping. Then DEL leaves nothing.
+func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost map[string]any, assertVswitchGone func()) {
+	ctx := ctxFor(t, 2*time.Minute)
+	kernNet := halfNetwork(t, h, "kern-net", kernelHost, "10.66.0.10", "10.66.0.99")
+	memifNet := halfNetwork(t, h, "memif-net", memifHost, "10.66.0.100", "10.66.0.199")
+
+	var kp, mp *harness.Pod
+	var kernRes struct{ mac, cidr string }
+	phase(t, "ADD+CHECK kernel pod and memif pod", func() {
+		kp = pods(t, ctx, h, kernNet, 1)[0]
+		mp = pods(t, ctx, h, memifNet, 1)[0]
+		d, err := kp.PodData(ifName)
+		require.NoError(t, err)
+		assert.Equal(t, contracts.IfTypeVeth, d.Interface.IfType)
+		require.NotNil(t, d.IPAM)
+		kernRes.mac, kernRes.cidr = d.Interface.MAC, d.IPAM.IPs[0].Address
+	})
+	phase(t, "the kernel pod's netdev", func() {
+		_, err := net.ParseMAC(kernRes.mac)
+		require.NoError(t, err)
+		assertKernelInterface(t, ctx, kp, kernRes.mac, kernRes.cidr)
+	})
+	memifIP, err := mp.IPv4(ifName)
+	require.NoError(t, err)
+	phase(t, "kernel ping → memif probe", func() {
+		serve, err := mp.StartPodConsumer(ctx, "probe", "serve")
+		require.NoError(t, err)
+		require.NoError(t, serve.WaitOutput(ctx, "answering ARP and ping"), serve.Output())
+		out, err := inNetns(ctx, kp, "ping", "-c", "5", "-i", "0.2", "-W", "2", memifIP)
+		t.Logf("ping from the kernel pod:\n%s", out)
+		require.NoError(t, err, "ping exits 0 only when replies came back")
+		assert.Contains(t, out, "5 packets transmitted, 5 received")
+		require.NoError(t, serve.Stop(syscall.SIGTERM))
+		assert.Contains(t, serve.Output(), "5 echo requests")
+	})
+	phase(t, "DEL both, DEL again", func() {
+		del(t, ctx, kernNet, kp)
+		del(t, ctx, memifNet, mp)
+		del(t, ctx, kernNet, kp)
+	})
+	out, err := inNetns(ctx, kp, "ip", "-o", "link", "show")
+	require.NoError(t, err)
+	assert.NotContains(t, out, ifName+"@", "the pod's veth is gone")
+	host := contracts.HostVethName(contracts.AttachmentKey{ContainerID: kp.ContainerID, IfName: ifName})
+	assert.Error(t, exec.CommandContext(ctx, "ip", "link", "show", host).Run(), "host end %s is gone", host)
+	assertVswitchGone()
+	for _, n := range []*harness.Network{kernNet, memifNet} {
+		assert.Empty(t, ipamAllocations(t, h, n), "host-local allocations of %s", n.Name)
+	}
+	assert.Empty(t, filesIn(t, h.LinkDir(), nil), "links")
+	for _, p := range []*harness.Pod{kp, mp} {
+		assert.Empty(t, filesIn(t, p.Dir(), nil), "files in %s", p.Dir())
+	}
+}
+
+// TestKernelIfTypeOVS: the kernel pod's host veth end is an OVS system
+// port on the same netdev bridge as the memif pod's dpdk port.
+func TestKernelIfTypeOVS(t *testing.T) {
+	h := node(t)
+	bridge := map[string]any{"bridgeName": "br-kern"}
+	kernelPingsMemif(t, h,
+		map[string]any{"engine": "ovs-dpdk", "iftype": "veth", "netType": "bridge", "bridge": bridge},
+		map[string]any{"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
+			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge},
+		func() {
+			owned, err := h.OwnedPorts(context.Background())
+			require.NoError(t, err)
+			assert.Empty(t, owned, "OVS ports owned by usrsp")
+			bridges, err := h.Bridges(context.Background())
+			require.NoError(t, err)
+			assert.Empty(t, bridges, "the adapter's bridge is gone once empty")
+		})
+}
+
+// TestKernelIfTypeVPP: the kernel pod's host veth end is a VPP af_packet
+// interface (host-<veth>) in the same bridge domain as the memif pod's
+// memif.
+func TestKernelIfTypeVPP(t *testing.T) {
+	h := vppNode(t)
+	bridge := map[string]any{"bridgeId": 7}
+	kernelPingsMemif(t, h,
+		map[string]any{"engine": "vpp", "iftype": "veth", "netType": "bridge", "bridge": bridge},
+		map[string]any{"engine": "vpp", "iftype": "memif", "netType": "bridge",
+			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge},
+		func() {
+			ctx := context.Background()
+			ifs, err := h.VPP.Interfaces(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, ifs, "host VPP interfaces besides local0")
+			bds, err := h.VPP.BridgeDomains(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, bds, "host VPP bridge domains")
+			assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
+		})
+}
+
+// TestKernelIfTypeVPPL3: two kernel pods on one netType interface network:
+// the host VPP routes them (af_packet interfaces unnumbered to the
+// network's loopback, proxy ARP), so each reaches the other and the
+// gateway with the kernel's ping.
+func TestKernelIfTypeVPPL3(t *testing.T) {
+	h := vppNode(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	n, err := h.NetworkFrom(map[string]any{
+		"type": "userspace", "name": "kern-l3",
+		"host": map[string]any{"engine": "vpp", "iftype": "veth", "netType": "interface"},
+		"ipam": map[string]any{"type": "host-local", "subnet": "10.67.0.0/24", "gateway": "10.67.0.1"},
+	})
+	require.NoError(t, err)
+	var ps []*harness.Pod
+	phase(t, "ADD+CHECK two kernel pods", func() { ps = pods(t, ctx, h, n, 2) })
+	ipB, err := ps[1].IPv4(ifName)
+	require.NoError(t, err)
+	for _, dst := range []string{ipB, "10.67.0.1"} {
+		phase(t, "kernel ping "+dst, func() {
+			// VPP drops the packet that triggers each of its neighbour
+			// resolutions (towards a and towards b): warm the path first,
+			// as the routed memif case in vpp_test.go does.
+			warm, _ := inNetns(ctx, ps[0], "ping", "-c", "3", "-i", "0.2", "-W", "1", dst)
+			t.Logf("warm-up:\n%s", warm)
+			out, err := inNetns(ctx, ps[0], "ping", "-c", "5", "-i", "0.2", "-W", "2", dst)
+			t.Logf("ping from pod a:\n%s", out)
+			require.NoError(t, err, "ping exits 0 only when replies came back")
+			assert.Regexp(t, `5 packets transmitted, [45] received`, out)
+		})
+	}
+	phase(t, "DEL both", func() { del(t, ctx, n, ps...) })
+	ifs, err := h.VPP.Interfaces(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, ifs, "host VPP interfaces besides local0 (pod interfaces and the network's loopback)")
+	assert.Empty(t, ipamAllocations(t, h, n), "host-local allocations")
+	assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
+}
