@@ -209,7 +209,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 	if err := a.store.Put(rec); err != nil {
 		return nil, err
 	}
-	if err := a.realize(ctx, c, rec, p); err != nil {
+	if err := a.realize(ctx, c, rec, p, nil); err != nil {
 		if !found {
 			if derr := a.store.Delete(r.Key); derr != nil {
 				a.keyLog(r.Key).Error().Err(derr).Msg("cannot drop the record of a failed attach")
@@ -223,7 +223,9 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 
 // realize creates everything p asks for, updates rec and stores it. On
 // failure it undoes what it did, in reverse order.
-func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record, p *plan) error {
+// known is nil for an attach, which asks VPP; the replay passes what it
+// read once for its whole pass.
+func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record, p *plan, known *replayView) error {
 	a.shared.Lock()
 	defer a.shared.Unlock()
 	success := false
@@ -244,7 +246,7 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 	var sw uint32
 	switch p.kind {
 	case kindMemif:
-		id, found, err := c.MemifSocketID(ctx, p.memifSocket)
+		id, found, err := known.memifSocketID(ctx, c, p.memifSocket)
 		if err != nil {
 			return err
 		}
@@ -252,6 +254,7 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 			if id, err = c.AddMemifSocket(ctx, p.memifSocket); err != nil {
 				return err
 			}
+			known.addSocket(p.memifSocket, id)
 			undo = append(undo, func(ctx context.Context) error { return c.DeleteMemifSocket(ctx, id, p.memifSocket) })
 		}
 		rec.MemifSocketFile, rec.MemifSocketID, rec.MemifSocketAdded = p.memifSocket, id, !found
@@ -284,7 +287,7 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 		}
 	}
 	if p.bridge != 0 {
-		created, err := a.ensureBridge(ctx, c, p.bridge)
+		created, err := a.ensureBridge(ctx, c, p.bridge, known)
 		if err != nil {
 			return err
 		}
@@ -315,14 +318,14 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record,
 	if err := c.AdminUp(ctx, sw); err != nil {
 		return err
 	}
-	ifs, err := tagged(ctx, c, rec.Tag)
+	ifc, found, err := c.Interface(ctx, sw)
 	if err != nil {
 		return err
 	}
-	if len(ifs) == 1 {
-		rec.Attachment.HostIfName = ifs[0].Name
+	if found && ifc.Tag == rec.Tag {
+		rec.Attachment.HostIfName = ifc.Name
 		if p.kind == kindVhost || p.memif.Mode == 0 {
-			rec.Attachment.HostMAC = ifs[0].MAC
+			rec.Attachment.HostMAC = ifc.MAC
 		}
 	}
 	if err := a.store.Put(rec); err != nil {
@@ -521,15 +524,16 @@ func gatewayFamilies(gws []netip.Prefix) (v4, v6 bool) {
 }
 
 // ensureBridge creates bridge domain id unless it exists; true if it did.
-func (a *Adapter) ensureBridge(ctx context.Context, c *vpp.Client, id uint32) (bool, error) {
-	bds, err := c.BridgeDomains(ctx, id)
-	if err != nil {
+func (a *Adapter) ensureBridge(ctx context.Context, c *vpp.Client, id uint32, known *replayView) (bool, error) {
+	exists, err := known.bridgeExists(ctx, c, id)
+	if err != nil || exists {
 		return false, err
 	}
-	if len(bds) > 0 {
-		return false, nil
+	created, err := c.AddBridgeDomain(ctx, id, BridgeTag)
+	if err == nil {
+		known.addBridge(id)
 	}
-	return c.AddBridgeDomain(ctx, id, BridgeTag)
+	return created, err
 }
 
 // releaseBridge deletes bridge domain id if the adapter created it (tag)

@@ -100,7 +100,22 @@ func (r TagRewrite) AccessVLAN() uint32 {
 
 // InterfacesTagged lists the interfaces whose tag starts with prefix.
 func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interface, error) {
-	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(anyID)})
+	return c.interfaces(ctx, anyID, prefix)
+}
+
+// Interface returns interface swIfIndex, found false when VPP has none.
+// One message, whatever the number of interfaces: attach and replay use it
+// where a full dump per attachment made 1000 attachments quadratic.
+func (c *Client) Interface(ctx context.Context, swIfIndex uint32) (Interface, bool, error) {
+	ifs, err := c.interfaces(ctx, swIfIndex, "")
+	if err != nil || len(ifs) == 0 {
+		return Interface{}, false, err
+	}
+	return ifs[0], true, nil
+}
+
+func (c *Client) interfaces(ctx context.Context, swIfIndex uint32, prefix string) ([]Interface, error) {
+	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
 	if err != nil {
 		return nil, Error("sw_interface_dump", "", err)
 	}
@@ -111,6 +126,9 @@ func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interfa
 			return out, nil
 		}
 		if err != nil {
+			if swIfIndex != anyID && isGone(err) {
+				return nil, nil
+			}
 			return nil, Error("sw_interface_dump", "", err)
 		}
 		if prefix != "" && (len(d.Tag) < len(prefix) || d.Tag[:len(prefix)] != prefix) {
@@ -124,22 +142,32 @@ func (c *Client) InterfacesTagged(ctx context.Context, prefix string) ([]Interfa
 
 // MemifSocketID returns the id under which filename is registered, if it is.
 func (c *Client) MemifSocketID(ctx context.Context, filename string) (uint32, bool, error) {
+	sockets, err := c.MemifSockets(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	id, found := sockets[filename]
+	return id, found, nil
+}
+
+// MemifSockets returns every memif socket registration, filename to id (the
+// first id when a filename is registered twice).
+func (c *Client) MemifSockets(ctx context.Context) (map[string]uint32, error) {
 	stream, err := c.Memif.MemifSocketFilenameDump(ctx, &memif.MemifSocketFilenameDump{})
 	if err != nil {
-		return 0, false, Error("memif_socket_filename_dump", filename, err)
+		return nil, Error("memif_socket_filename_dump", "memif sockets", err)
 	}
-	var id uint32
-	found := false
+	sockets := map[string]uint32{}
 	for {
 		d, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return id, found, nil
+			return sockets, nil
 		}
 		if err != nil {
-			return 0, false, Error("memif_socket_filename_dump", filename, err)
+			return nil, Error("memif_socket_filename_dump", "memif sockets", err)
 		}
-		if !found && d.SocketFilename == filename {
-			id, found = d.SocketID, true
+		if _, dup := sockets[d.SocketFilename]; !dup {
+			sockets[d.SocketFilename] = d.SocketID
 		}
 	}
 }
