@@ -56,7 +56,7 @@ func assertKernelInterface(t *testing.T, ctx context.Context, p *harness.Pod, ma
 // kernelPingsMemif: a pod with iftype veth (a kernel netdev) and a pod
 // with memif on the same vswitch network; the kernel pod pings the memif
 // pod's pure-Go probe with the kernel's own ping. Then DEL leaves nothing.
-func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost map[string]any, assertVswitchGone func()) {
+func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost map[string]any) {
 	ctx := ctxFor(t, 2*time.Minute)
 	kernNet := halfNetwork(t, h, "kern-net", kernelHost, "10.66.0.10", "10.66.0.99")
 	memifNet := halfNetwork(t, h, "memif-net", memifHost, "10.66.0.100", "10.66.0.199")
@@ -100,7 +100,7 @@ func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost ma
 	assert.NotContains(t, out, ifName+"@", "the pod's veth is gone")
 	host := contracts.HostVethName(contracts.AttachmentKey{ContainerID: kp.ContainerID, IfName: ifName})
 	assert.Error(t, exec.CommandContext(ctx, "ip", "link", "show", host).Run(), "host end %s is gone", host)
-	assertVswitchGone()
+	assertVswitchClean(t, ctx, h)
 	for _, n := range []*harness.Network{kernNet, memifNet} {
 		assert.Empty(t, ipamAllocations(t, h, n), "host-local allocations of %s", n.Name)
 	}
@@ -118,15 +118,7 @@ func TestKernelIfTypeOVS(t *testing.T) {
 	kernelPingsMemif(t, h,
 		map[string]any{"engine": "ovs-dpdk", "iftype": "veth", "netType": "bridge", "bridge": bridge},
 		map[string]any{"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
-			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge},
-		func() {
-			owned, err := h.OwnedPorts(context.Background())
-			require.NoError(t, err)
-			assert.Empty(t, owned, "OVS ports owned by usrsp")
-			bridges, err := h.Bridges(context.Background())
-			require.NoError(t, err)
-			assert.Empty(t, bridges, "the adapter's bridge is gone once empty")
-		})
+			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge})
 }
 
 // TestKernelIfTypeVPP: the kernel pod's host veth end is a VPP af_packet
@@ -138,17 +130,7 @@ func TestKernelIfTypeVPP(t *testing.T) {
 	kernelPingsMemif(t, h,
 		map[string]any{"engine": "vpp", "iftype": "veth", "netType": "bridge", "bridge": bridge},
 		map[string]any{"engine": "vpp", "iftype": "memif", "netType": "bridge",
-			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge},
-		func() {
-			ctx := context.Background()
-			ifs, err := h.VPP.Interfaces(ctx)
-			require.NoError(t, err)
-			assert.Empty(t, ifs, "host VPP interfaces besides local0")
-			bds, err := h.VPP.BridgeDomains(ctx)
-			require.NoError(t, err)
-			assert.Empty(t, bds, "host VPP bridge domains")
-			assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
-		})
+			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge})
 }
 
 // TestKernelIfTypeVPPL3: two kernel pods on one netType interface network:
@@ -182,9 +164,6 @@ func TestKernelIfTypeVPPL3(t *testing.T) {
 		})
 	}
 	phase(t, "DEL both", func() { del(t, ctx, n, ps...) })
-	ifs, err := h.VPP.Interfaces(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, ifs, "host VPP interfaces besides local0 (pod interfaces and the network's loopback)")
+	assertVswitchClean(t, ctx, h) // also the network's loopback
 	assert.Empty(t, ipamAllocations(t, h, n), "host-local allocations")
-	assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
 }

@@ -281,30 +281,3 @@ func waitLog(t *testing.T, ctx context.Context, pm *podmantest.Podman, name, wan
 func libcniCache(network, containerID string) string {
 	return filepath.Join("/var/lib/cni/results", network+"-"+containerID+"-"+podmanIfName)
 }
-
-// assertVswitchClean checks that the vswitch has nothing of the adapter's
-// left: OVS ports with its owner tag and its bridge, or VPP interfaces,
-// bridge domains, memif sockets and the adapter's records (the harness's
-// VPP is private, so everything on it is the adapter's).
-func assertVswitchClean(t *testing.T, ctx context.Context, h *harness.Harness) {
-	t.Helper()
-	if h.Engine() == contracts.EngineVPP {
-		ifs, err := h.VPP.Interfaces(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, ifs, "host VPP interfaces besides local0")
-		bds, err := h.VPP.BridgeDomains(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, bds, "host VPP bridge domains")
-		socks, err := h.VPP.MemifSockets(ctx)
-		require.NoError(t, err)
-		assert.Empty(t, socks, "host VPP memif sockets besides id 0")
-		assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
-		return
-	}
-	owned, err := h.OwnedPorts(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, owned, "OVS ports with external_ids:usrsp-owner=%s", harness.Owner)
-	bridges, err := h.Bridges(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, bridges, "the adapter's bridge is gone once empty")
-}

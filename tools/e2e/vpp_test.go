@@ -107,15 +107,7 @@ func assertPing(t *testing.T, ctx context.Context, from, to *vppPod) {
 // file of the pods is left behind.
 func assertVPPGone(t *testing.T, ctx context.Context, h *harness.Harness, net *harness.Network, ps ...*vppPod) {
 	t.Helper()
-	ifs, err := h.VPP.Interfaces(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, ifs, "host VPP interfaces besides local0")
-	bds, err := h.VPP.BridgeDomains(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, bds, "host VPP bridge domains")
-	socks, err := h.VPP.MemifSockets(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, socks, "host VPP memif socket registrations besides id 0")
+	assertVswitchClean(t, ctx, h)
 	for _, p := range ps {
 		_, err := os.Stat(p.Dir())
 		assert.True(t, os.IsNotExist(err), "pod dir %s: %v (files: %v)", p.Dir(), err, filesIn(t, p.Dir(), nil))
@@ -124,7 +116,6 @@ func assertVPPGone(t *testing.T, ctx context.Context, h *harness.Harness, net *h
 	}
 	assert.Empty(t, filesIn(t, h.LinkDir(), nil), "links in %s", h.LinkDir())
 	assert.Empty(t, ipamAllocations(t, h, net), "host-local allocations of %s", net.Name)
-	assert.Empty(t, filesIn(t, h.StateDir(), nil), "vpp-adapter records")
 }
 
 // awaitMemifConnected polls the pod VPP's `show memif` (a memif slave
