@@ -2,7 +2,6 @@ package contracts
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"net"
 )
 
@@ -50,7 +49,4 @@ func ContainerMAC(k AttachmentKey, configured string) string {
 // veth): "usv" and 12 hex digits of SHA-256("<containerID>/<ifName>"), 15
 // bytes (IFNAMSIZ-1), so cni-entry, the adapters and a reader of `ip link`
 // all find it from the key alone.
-func HostVethName(k AttachmentKey) string {
-	sum := sha256.Sum256([]byte(k.String()))
-	return "usv" + hex.EncodeToString(sum[:6])
-}
+func HostVethName(k AttachmentKey) string { return "usv" + k.ShortID() }

@@ -1,6 +1,10 @@
 package contracts
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
 
 // IfType is the kind of userspace interface.
 type IfType string
@@ -53,6 +57,15 @@ type AttachmentKey struct {
 }
 
 func (k AttachmentKey) String() string { return k.ContainerID + "/" + k.IfName }
+
+// ShortID is 12 hex digits of SHA-256("<containerID>/<ifName>"): short
+// enough for interface names (IFNAMSIZ), VPP tags and link names, stable
+// across re-ADDs and restarts, and the same in every component that names
+// something after the attachment.
+func (k AttachmentKey) ShortID() string {
+	sum := sha256.Sum256([]byte(k.String()))
+	return hex.EncodeToString(sum[:6])
+}
 
 // PodRef names the Kubernetes pod of an attachment, when known.
 type PodRef struct {

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -160,10 +158,7 @@ func (c *vppChecker) CheckMany(ctx context.Context, keys []contracts.AttachmentK
 // vppTag is the tag the vpp-adapter gives an attachment's interface:
 // "usrsp:" + the first 12 hex digits of sha256("<containerID>/<ifName>")
 // (services/vpp-adapter/README.md).
-func vppTag(k contracts.AttachmentKey) string {
-	sum := sha256.Sum256([]byte(k.String()))
-	return "usrsp:" + hex.EncodeToString(sum[:])[:12]
-}
+func vppTag(k contracts.AttachmentKey) string { return "usrsp:" + k.ShortID() }
 
 // vppTagsUp is the set of tags of the admin-up interfaces of the VPP on
 // apiSock, from one sw_interface_dump on a fresh connection (VPP was

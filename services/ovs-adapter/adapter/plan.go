@@ -1,8 +1,6 @@
 package adapter
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/bits"
 	"net"
@@ -21,10 +19,7 @@ const DefaultBridge = "br-usrsp"
 // and the first 12 hex digits of SHA-256("<containerID>/<ifName>"). It is
 // deterministic, so a restarted adapter or a replayed request finds the
 // same port, and 15 bytes long, within IFNAMSIZ-1 and OVS's limits.
-func PortName(k contracts.AttachmentKey) string {
-	sum := sha256.Sum256([]byte(k.String()))
-	return "usp" + hex.EncodeToString(sum[:6])
-}
+func PortName(k contracts.AttachmentKey) string { return "usp" + k.ShortID() }
 
 // portNames are the names k's port can have: PortName for memif and
 // vhost-user, the host veth's own name for veth (a system port is named

@@ -4,6 +4,7 @@
 package adapter
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -557,7 +558,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	start := time.Now()
 	d, err := a.detach(ctx, r.Key)
 	k := r.Key
-	ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: orDefaultStr(r.Network, d.network), Duration: time.Since(start)}
+	ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: cmp.Or(r.Network, d.network), Duration: time.Since(start)}
 	switch {
 	case err != nil:
 		ev.Kind, ev.Message = contracts.EventError, "detach: "+err.Error()

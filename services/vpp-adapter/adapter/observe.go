@@ -80,13 +80,6 @@ func describe(att contracts.Attachment) string {
 	return b.String()
 }
 
-func orDefaultStr(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
-
 // HealthHandler serves /healthz (the process answers), /readyz (VPP is
 // connected and the desired state replayed) and /metrics.
 func (a *Adapter) HealthHandler() http.Handler {

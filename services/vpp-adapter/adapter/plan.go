@@ -48,10 +48,7 @@ const (
 )
 
 // Tag is the VPP interface tag of attachment k.
-func Tag(k contracts.AttachmentKey) string {
-	sum := sha256.Sum256([]byte(k.String()))
-	return TagPrefix + hex.EncodeToString(sum[:6])
-}
+func Tag(k contracts.AttachmentKey) string { return TagPrefix + k.ShortID() }
 
 // LoopbackTag is the tag of the loopback of L3 network in table:
 // LoopbackTagPrefix + 12 hex digits of sha256("<network>/<table>").

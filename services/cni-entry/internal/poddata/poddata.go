@@ -12,8 +12,6 @@
 package poddata
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,10 +64,7 @@ func (p Paths) DataFile(ifName string) string {
 
 // LinkName is the short, stable name of key's link: 12 hex characters of
 // sha256("<containerID>/<ifName>").
-func LinkName(key contracts.AttachmentKey) string {
-	sum := sha256.Sum256([]byte(key.ContainerID + "/" + key.IfName))
-	return hex.EncodeToString(sum[:])[:12]
-}
+func LinkName(key contracts.AttachmentKey) string { return key.ShortID() }
 
 // Resolve computes key's paths without touching the file system.
 // socketFile decides whether the direct path fits sun_path; "" means no
