@@ -428,7 +428,7 @@ func (n *node) mode(ctx context.Context, what, mode string, confJSON []byte, net
 		progress = cnibench.NewProgress(n.o.Log)
 	}
 	b, err := cnibench.New([]cnibench.Plugin{target}, cnibench.Options{IfName: params.IfName, Netns: netns,
-		DummyNetnsDir: filepath.Join(work, "netns"), OpTimeout: time.Minute, Warmup: params.Warmup, Progress: progress})
+		OpTimeout: time.Minute, Warmup: params.Warmup, Progress: progress})
 	if err != nil {
 		return nil, err
 	}

@@ -18,12 +18,11 @@ import (
 
 // Options configure a Bench.
 type Options struct {
-	IfName        string        // CNI_IFNAME of every attachment
-	Netns         NetnsMode     // auto, real or none
-	DummyNetnsDir string        // base of the dummy netns paths (NetnsNone)
-	OpTimeout     time.Duration // bounds one ADD or DEL
-	Warmup        int           // unrecorded ADD+DEL per plugin before latency and burst
-	Progress      *Progress     // nil: no progress bar
+	IfName    string        // CNI_IFNAME of every attachment
+	Netns     NetnsMode     // auto, real or none
+	OpTimeout time.Duration // bounds one ADD or DEL
+	Warmup    int           // unrecorded ADD+DEL per plugin before latency and burst
+	Progress  *Progress     // nil: no progress bar
 }
 
 // Bench runs benchmark modes on one plugin, or two interleaved.
@@ -60,14 +59,11 @@ func New(plugins []Plugin, o Options) (*Bench, error) {
 	default:
 		return nil, fmt.Errorf("netns mode %q is not auto, real or none", o.Netns)
 	}
-	if !real && o.DummyNetnsDir == "" {
-		o.DummyNetnsDir = "/run/netns"
-	}
 	id := make([]byte, 4)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	return &Bench{plugins: plugins, opts: o, ns: namespaces{real: real, dummyDir: o.DummyNetnsDir, shared: &sharedNetns{}},
+	return &Bench{plugins: plugins, opts: o, ns: namespaces{real: real, shared: &sharedNetns{}},
 		runID: hex.EncodeToString(id), live: map[*Attachment]Plugin{}, netns: map[string]bool{}}, nil
 }
 

@@ -99,7 +99,7 @@ func (f *fakePlugin) held() int {
 
 func newTestBench(t *testing.T, plugins ...Plugin) *Bench {
 	t.Helper()
-	b, err := New(plugins, Options{Netns: NetnsNone, DummyNetnsDir: t.TempDir(), OpTimeout: 5 * time.Second})
+	b, err := New(plugins, Options{Netns: NetnsNone, OpTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	return b
 }
@@ -152,7 +152,7 @@ func TestInterleaving(t *testing.T) {
 func TestWarmupIsNotRecorded(t *testing.T) {
 	log := &callLog{}
 	a := newFake("A", log)
-	b, err := New([]Plugin{a}, Options{Netns: NetnsNone, DummyNetnsDir: t.TempDir(), Warmup: 2})
+	b, err := New([]Plugin{a}, Options{Netns: NetnsNone, Warmup: 2})
 	require.NoError(t, err)
 	res, err := b.Latency(context.Background(), 3)
 	require.NoError(t, err)

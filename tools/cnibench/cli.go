@@ -224,7 +224,7 @@ func setup(f *cliFlags, workDir string, pluginErr, stderr io.Writer) (*Report, *
 	if f.progress || isTerminal(os.Stderr) {
 		progress = NewProgress(stderr)
 	}
-	bench, err := New(plugins, Options{IfName: f.ifName, Netns: NetnsMode(f.netns), DummyNetnsDir: filepath.Join(workDir, "netns"),
+	bench, err := New(plugins, Options{IfName: f.ifName, Netns: NetnsMode(f.netns),
 		OpTimeout: f.opTimeout, Warmup: f.warmup, Progress: progress})
 	if err != nil {
 		return nil, nil, err

@@ -32,9 +32,8 @@ const netnsTimeout = 10 * time.Second
 // namespaces creates and deletes the network namespace of each attachment.
 // Neither is timed: the benchmark measures the plugin, not the runtime.
 type namespaces struct {
-	real     bool
-	dummyDir string
-	shared   *sharedNetns // NetnsNone
+	real   bool
+	shared *sharedNetns // NetnsNone
 }
 
 // sharedNetns is NetnsNone's namespace, made on first use. Its holder is
