@@ -12,6 +12,7 @@ require (
 	usrsp.dev/contracts v0.0.0
 	usrsp.dev/libs/memif v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
+	usrsp.dev/libs/vpp v0.0.0
 )
 
 require (
@@ -45,4 +46,5 @@ replace (
 	usrsp.dev/contracts => ../../contracts
 	usrsp.dev/libs/memif => ../../libs/memif
 	usrsp.dev/libs/natstest => ../../libs/natstest
+	usrsp.dev/libs/vpp => ../../libs/vpp
 )

@@ -20,7 +20,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/store"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // Version is the adapter version; its build metadata names the VPP

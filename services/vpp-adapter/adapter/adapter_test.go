@@ -14,7 +14,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+	"usrsp.dev/libs/vpp/vpptest"
 )
 
 func TestMemifMasterInNewBridgeDomain(t *testing.T) {

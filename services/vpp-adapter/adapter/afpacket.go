@@ -4,7 +4,7 @@ import (
 	"go.fd.io/govpp/binapi/ethernet_types"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // planAfPacket plans the VPP side of iftype veth: an af_packet interface

@@ -13,7 +13,7 @@ import (
 	"usrsp.dev/contracts/service"
 	"usrsp.dev/libs/natstest"
 	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // TestEventsSayWhatHappened serves the adapter (on the fake VPP) over an

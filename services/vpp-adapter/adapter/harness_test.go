@@ -13,8 +13,8 @@ import (
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/store"
-	"usrsp.dev/services/vpp-adapter/vpp"
-	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+	"usrsp.dev/libs/vpp"
+	"usrsp.dev/libs/vpp/vpptest"
 )
 
 // events records published events; tests wait on it instead of sleeping.

@@ -15,7 +15,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+	"usrsp.dev/libs/vpp/vpptest"
 )
 
 // l3Pod is an L3 attachment the way host-local IPAM hands them out: every

@@ -7,7 +7,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/service"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // OnRequest logs and measures one served request; it is the

@@ -14,7 +14,7 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // TagPrefix starts the tag of every VPP interface the adapter creates. The

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // ReplaySummary counts what a replay did.

@@ -12,8 +12,8 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/vpp"
-	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+	"usrsp.dev/libs/vpp"
+	"usrsp.dev/libs/vpp/vpptest"
 )
 
 // runLoop runs the real connection loop against fake until the test ends.

@@ -9,8 +9,8 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/vpp"
-	"usrsp.dev/services/vpp-adapter/vpp/vpptest"
+	"usrsp.dev/libs/vpp"
+	"usrsp.dev/libs/vpp/vpptest"
 )
 
 func vlanBridge(bd uint32, vlan int) *contracts.AttachRequest {

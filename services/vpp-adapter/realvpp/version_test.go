@@ -32,7 +32,7 @@ import (
 	"usrsp.dev/libs/natstest"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/store"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // TestRealVPPVersionMismatchIsExplained starts the adapter against a real

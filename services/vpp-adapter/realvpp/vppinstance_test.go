@@ -25,7 +25,7 @@ import (
 	"go.fd.io/govpp/binapi/vlib"
 	"go.fd.io/govpp/core"
 
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // vppEnv returns the vpp binary and plugin dir, or skips the test.

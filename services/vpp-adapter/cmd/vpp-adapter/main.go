@@ -22,7 +22,7 @@ import (
 	"usrsp.dev/contracts/service"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/store"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 func main() {

@@ -30,7 +30,7 @@ import (
 	"go.fd.io/govpp/binapi/vpe"
 	"go.fd.io/govpp/codec"
 
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 // Call is one request the fake received.

@@ -21,7 +21,7 @@ import (
 	"go.fd.io/govpp/core"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/vpp"
+	"usrsp.dev/libs/vpp"
 )
 
 func TestMain(m *testing.M) {
