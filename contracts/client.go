@@ -13,60 +13,6 @@ import (
 // DefaultTimeout bounds one request when the caller sets no deadline.
 const DefaultTimeout = 5 * time.Second
 
-// ConnectOptions say how to reach NATS.
-type ConnectOptions struct {
-	URL             string        // nats://host:port[,nats://...]
-	CredentialsFile string        // optional .creds file
-	Timeout         time.Duration // dial timeout; also bounds the whole connect
-	Name            string        // connection name shown by the server
-}
-
-// Connect dials NATS once, without retrying in the background: a short-lived
-// caller (cni-entry) wants a fast, clear failure. Failure is
-// CodeTryAgainLater, because NATS being down is transient for the runtime.
-func Connect(o ConnectOptions) (*nats.Conn, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	opts := []nats.Option{
-		nats.Name(o.Name),
-		nats.Timeout(o.Timeout),
-		nats.NoReconnect(),
-	}
-	if o.CredentialsFile != "" {
-		opts = append(opts, nats.UserCredentials(o.CredentialsFile))
-	}
-	nc, err := nats.Connect(o.URL, opts...)
-	if err != nil {
-		return nil, Errorf(CodeTryAgainLater, "cannot connect to NATS at %s: %v", o.URL, err)
-	}
-	return nc, nil
-}
-
-// ConnectService dials NATS for a long-running daemon (an adapter): unlike
-// Connect it keeps retrying the first connect and reconnects forever, since
-// NATS restarting must not take the node's adapter down. extra adds
-// options, e.g. disconnect/reconnect handlers for the daemon's logs.
-func ConnectService(o ConnectOptions, extra ...nats.Option) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name(o.Name),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second),
-	}
-	if o.Timeout > 0 {
-		opts = append(opts, nats.Timeout(o.Timeout))
-	}
-	if o.CredentialsFile != "" {
-		opts = append(opts, nats.UserCredentials(o.CredentialsFile))
-	}
-	nc, err := nats.Connect(o.URL, append(opts, extra...)...)
-	if err != nil {
-		return nil, Errorf(CodeTryAgainLater, "cannot connect to NATS at %s: %v", o.URL, err)
-	}
-	return nc, nil
-}
-
 // Client is the typed client of one node's adapters.
 type Client struct {
 	nc      *nats.Conn
@@ -85,38 +31,42 @@ func NewClient(nc *nats.Conn, node string, timeout time.Duration) *Client {
 
 // Attach creates an attachment on engine e.
 func (c *Client) Attach(ctx context.Context, e Engine, r *AttachRequest) (*AttachResponse, error) {
-	var out AttachResponse
-	return &out, c.call(ctx, e, OpAttach, r, &out)
+	return request[AttachResponse](ctx, c, e, OpAttach, r)
 }
 
 // Detach removes an attachment; an unknown one is success.
 func (c *Client) Detach(ctx context.Context, e Engine, r *DetachRequest) (*DetachResponse, error) {
-	var out DetachResponse
-	return &out, c.call(ctx, e, OpDetach, r, &out)
+	return request[DetachResponse](ctx, c, e, OpDetach, r)
 }
 
 // Check verifies an attachment.
 func (c *Client) Check(ctx context.Context, e Engine, r *CheckRequest) (*CheckResponse, error) {
-	var out CheckResponse
-	return &out, c.call(ctx, e, OpCheck, r, &out)
+	return request[CheckResponse](ctx, c, e, OpCheck, r)
 }
 
 // List lists attachments.
 func (c *Client) List(ctx context.Context, e Engine, r *ListRequest) (*ListResponse, error) {
-	var out ListResponse
-	return &out, c.call(ctx, e, OpList, r, &out)
+	return request[ListResponse](ctx, c, e, OpList, r)
 }
 
 // GC removes attachments of a network that are not valid.
 func (c *Client) GC(ctx context.Context, e Engine, r *GCRequest) (*GCResponse, error) {
-	var out GCResponse
-	return &out, c.call(ctx, e, OpGC, r, &out)
+	return request[GCResponse](ctx, c, e, OpGC, r)
 }
 
 // Status asks whether the adapter is ready.
 func (c *Client) Status(ctx context.Context, e Engine) (*StatusResponse, error) {
-	var out StatusResponse
-	return &out, c.call(ctx, e, OpStatus, &StatusRequest{}, &out)
+	return request[StatusResponse](ctx, c, e, OpStatus, &StatusRequest{})
+}
+
+// request sends req for op to engine e and decodes the response; it is
+// the one implementation behind every Client method.
+func request[Resp any](ctx context.Context, c *Client, e Engine, op Op, req any) (*Resp, error) {
+	var out Resp
+	if err := c.call(ctx, e, op, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 func (c *Client) call(ctx context.Context, e Engine, op Op, req, resp any) error {
@@ -127,8 +77,13 @@ func (c *Client) call(ctx context.Context, e Engine, op Op, req, resp any) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	ctx, stop := watchDenied(ctx, c.nc, subject)
+	defer stop()
 	msg, err := c.nc.RequestWithContext(ctx, subject, body)
 	if err != nil {
+		if denied := deniedCause(ctx); denied != nil {
+			return Errorf(CodeInvalidConfig, "NATS denied the request on %s: %v (check nats.credentialsFile: they must be this node's cni credentials)", subject, denied)
+		}
 		return requestError(err, e, subject, c.timeout)
 	}
 	if err := ResponseError(msg); err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,22 +15,14 @@ import (
 
 const node = "node-a.example"
 
-func connect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := contracts.Connect(contracts.ConnectOptions{URL: url, Timeout: 2 * time.Second, Name: t.Name()})
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func TestClientRoundTrip(t *testing.T) {
 	srv := natstest.Run(t)
 	fake := contractstest.NewFakeAdapter(contracts.EngineOVSDPDK)
-	svc, err := fake.Serve(connect(t, srv.ClientURL()), node)
+	svc, err := fake.Serve(contractstest.Connect(t, srv.ClientURL()), node)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 
-	c := contracts.NewClient(connect(t, srv.ClientURL()), node, 2*time.Second)
+	c := contracts.NewClient(contractstest.Connect(t, srv.ClientURL()), node, 2*time.Second)
 	ctx := context.Background()
 	req := validAttach()
 
@@ -75,10 +66,10 @@ func TestClientRoundTrip(t *testing.T) {
 func TestClientErrors(t *testing.T) {
 	srv := natstest.Run(t)
 	fake := contractstest.NewFakeAdapter(contracts.EngineVPP)
-	svc, err := fake.Serve(connect(t, srv.ClientURL()), node)
+	svc, err := fake.Serve(contractstest.Connect(t, srv.ClientURL()), node)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
-	c := contracts.NewClient(connect(t, srv.ClientURL()), node, time.Second)
+	c := contracts.NewClient(contractstest.Connect(t, srv.ClientURL()), node, time.Second)
 	ctx := context.Background()
 
 	t.Run("adapter error keeps its code", func(t *testing.T) {
@@ -101,7 +92,7 @@ func TestClientErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), "usrsp.v1.node-a_example.ovs-dpdk.status")
 	})
 	t.Run("other node", func(t *testing.T) {
-		other := contracts.NewClient(connect(t, srv.ClientURL()), "node-b", time.Second)
+		other := contracts.NewClient(contractstest.Connect(t, srv.ClientURL()), "node-b", time.Second)
 		_, err := other.Status(ctx, contracts.EngineVPP)
 		assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(err))
 	})
@@ -114,12 +105,12 @@ func TestClientErrors(t *testing.T) {
 
 func TestPublisher(t *testing.T) {
 	srv := natstest.Run(t)
-	nc := connect(t, srv.ClientURL())
+	nc := contractstest.Connect(t, srv.ClientURL())
 	sub, err := nc.SubscribeSync(contracts.AllEventsSubject)
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
 
-	p := contracts.NewPublisher(connect(t, srv.ClientURL()), node, contracts.EngineOVSDPDK)
+	p := contracts.NewPublisher(contractstest.Connect(t, srv.ClientURL()), node, contracts.EngineOVSDPDK)
 	key := contracts.AttachmentKey{ContainerID: "c1", IfName: "net1"}
 	require.NoError(t, p.Publish(contracts.Event{Kind: contracts.EventAttached, Key: &key, Duration: time.Millisecond}))
 

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"usrsp.dev/contracts/limits"
 )
 
-// Limits shared by every producer and consumer of these messages.
+// Limits of keys and paths shared by every producer and consumer of these
+// messages. Interface limits (memif, MTU, VLAN, bridge domain) are in
+// package limits.
 const (
-	MaxIfNameLen      = 15  // Linux IFNAMSIZ-1; Multus passes kernel-style names
-	MaxContainerIDLen = 256 // generous; runtimes use 64 hex chars
-	MaxSocketPathLen  = 107 // sun_path is 108 bytes including the NUL
+	MaxIfNameLen      = 15                   // Linux IFNAMSIZ-1; Multus passes kernel-style names
+	MaxContainerIDLen = 256                  // generous; runtimes use 64 hex chars
+	MaxSocketPathLen  = limits.MaxSocketPath // sun_path is 108 bytes including the NUL
 )
 
 // decodeStrict unmarshals one JSON object and rejects trailing data, so a
@@ -75,12 +79,18 @@ func checkIfSpecs(t IfType, m *MemifSpec, v *VhostSpec) error {
 		default:
 			return Errorf(CodeInvalidConfig, "interface.memif.mode %q is not ethernet, ip or inject-punt", m.Mode)
 		}
+		if err := checkMemifLimits(m); err != nil {
+			return err
+		}
 	case IfTypeVhostUser:
 		if v == nil {
 			return Errorf(CodeInvalidConfig, "interface.vhost is missing for ifType vhostuser")
 		}
 		if v.Mode != VhostModeClient && v.Mode != VhostModeServer {
 			return Errorf(CodeInvalidConfig, "interface.vhost.mode %q is not client or server", v.Mode)
+		}
+		if err := unlessZero("interface.vhost.queues", v.Queues, limits.Wire.VhostQueues); err != nil {
+			return Errorf(CodeInvalidConfig, "%v", err)
 		}
 	case IfTypeVeth:
 		if m != nil || v != nil {
@@ -90,6 +100,31 @@ func checkIfSpecs(t IfType, m *MemifSpec, v *VhostSpec) error {
 		return Errorf(CodeInvalidConfig, "interface.ifType %q is not memif, vhostuser or veth", t)
 	}
 	return nil
+}
+
+// checkMemifLimits checks what every engine bounds the same way
+// (limits.Wire); 0 leaves a value to the adapter's default.
+func checkMemifLimits(m *MemifSpec) error {
+	l := limits.Wire
+	for _, err := range []error{
+		unlessZero("interface.memif.queues", m.Queues, l.MemifQueues),
+		unlessZero("interface.memif.ringSize", m.RingSize, l.MemifRingSize),
+		unlessZero("interface.memif.bufferSize", m.BufferSize, l.MemifBufferSize),
+		l.MemifSecret("interface.memif.secret", m.Secret),
+	} {
+		if err != nil {
+			return Errorf(CodeInvalidConfig, "%v", err)
+		}
+	}
+	return nil
+}
+
+// unlessZero runs check unless v is 0 (the default, or untagged).
+func unlessZero(field string, v int, check func(string, int) error) error {
+	if v == 0 {
+		return nil
+	}
+	return check(field, v)
 }
 
 func checkHostInterface(h HostInterface) error {
@@ -112,6 +147,19 @@ func checkHostInterface(h HostInterface) error {
 	case NetTypeInterface, NetTypeNone:
 	default:
 		return Errorf(CodeInvalidConfig, "interface.netType %q is not bridge, interface or none", h.NetType)
+	}
+	if err := unlessZero("interface.mtu", h.MTU, limits.Wire.MTU); err != nil {
+		return Errorf(CodeInvalidConfig, "%v", err)
+	}
+	if h.Bridge != nil {
+		if err := unlessZero("interface.bridge.vlan", h.Bridge.VLAN, limits.Wire.VLAN); err != nil {
+			return Errorf(CodeInvalidConfig, "%v", err)
+		}
+	}
+	if h.PodAccess != nil {
+		if err := h.PodAccess.Check("interface.podAccess"); err != nil {
+			return err
+		}
 	}
 	if len(h.SocketPath) > MaxSocketPathLen {
 		return Errorf(CodeInvalidConfig, "interface.socketPath is %d bytes, the unix limit is %d", len(h.SocketPath), MaxSocketPathLen)

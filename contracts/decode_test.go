@@ -2,6 +2,9 @@ package contracts_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,10 +61,51 @@ func TestDecodeAttachRequest(t *testing.T) {
 		{name: "unknown iftype", mutate: func(r *contracts.AttachRequest) { r.Interface.IfType = "tap" }, code: contracts.CodeInvalidConfig, message: "interface.ifType"},
 		{name: "memif without spec", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif = nil }, code: contracts.CodeInvalidConfig, message: "interface.memif"},
 		{name: "bad role", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.Role = "server" }, code: contracts.CodeInvalidConfig, message: "interface.memif.role"},
+		// limits.Wire at its edges; 0 leaves a value to the adapter.
+		{name: "memif defaults", mutate: func(r *contracts.AttachRequest) {
+			*r.Interface.Memif = contracts.MemifSpec{Role: "master", Mode: "ethernet"}
+		}},
+		{name: "memif at the limits", mutate: func(r *contracts.AttachRequest) {
+			m := r.Interface.Memif
+			m.Queues, m.RingSize, m.BufferSize, m.Secret = 255, 16384, 65535, "01234567890123456789012"
+			r.Interface.MTU, r.Interface.Bridge.VLAN = 65535, 4094
+		}},
+		{name: "secret of 24 bytes", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.Secret = "012345678901234567890123" }, code: contracts.CodeInvalidConfig, message: "interface.memif.secret: 24 bytes"},
+		{name: "256 queues", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.Queues = 256 }, code: contracts.CodeInvalidConfig, message: "interface.memif.queues: 256 is outside 1-255"},
+		{name: "negative queues", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.Queues = -1 }, code: contracts.CodeInvalidConfig, message: "interface.memif.queues"},
+		{name: "ring 2^15", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1 << 15 }, code: contracts.CodeInvalidConfig, message: "interface.memif.ringSize"},
+		{name: "ring not a power of two", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1000 }, code: contracts.CodeInvalidConfig, message: "interface.memif.ringSize"},
+		{name: "buffer 127", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.BufferSize = 127 }, code: contracts.CodeInvalidConfig, message: "interface.memif.bufferSize"},
+		{name: "mtu 67", mutate: func(r *contracts.AttachRequest) { r.Interface.MTU = 67 }, code: contracts.CodeInvalidConfig, message: "interface.mtu: 67"},
+		{name: "vlan 4095", mutate: func(r *contracts.AttachRequest) { r.Interface.Bridge.VLAN = 4095 }, code: contracts.CodeInvalidConfig, message: "interface.bridge.vlan: 4095"},
+		{name: "vhost queues 65", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.IfType, r.Interface.Memif = contracts.IfTypeVhostUser, nil
+			r.Interface.Vhost = &contracts.VhostSpec{Mode: "client", Queues: 65}
+		}, code: contracts.CodeInvalidConfig, message: "interface.vhost.queues"},
 		{name: "bad mode", mutate: func(r *contracts.AttachRequest) { r.Interface.Memif.Mode = "l2" }, code: contracts.CodeInvalidConfig, message: "interface.memif.mode"},
 		{name: "bridge without spec", mutate: func(r *contracts.AttachRequest) { r.Interface.Bridge = nil }, code: contracts.CodeInvalidConfig, message: "interface.bridge"},
 		{name: "bad nettype", mutate: func(r *contracts.AttachRequest) { r.Interface.NetType = "l2" }, code: contracts.CodeInvalidConfig, message: "interface.netType"},
 		{name: "long socket path", mutate: func(r *contracts.AttachRequest) { r.Interface.SocketPath = "/" + string(make([]byte, 107)) }, code: contracts.CodeInvalidConfig, message: "interface.socketPath"},
+		{name: "pod access", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: 65534, Mode: 0o660}
+		}},
+		{name: "pod access negative gid", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: -1, Mode: 0o660}
+		}, code: contracts.CodeInvalidConfig, message: "interface.podAccess.gid -1"},
+		{name: "pod access gid (uid_t)-1", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: 1<<32 - 1, Mode: 0o660}
+		}, code: contracts.CodeInvalidConfig, message: "interface.podAccess.gid"},
+		{name: "pod access setuid", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: 1, Mode: 0o4660}
+		}, code: contracts.CodeInvalidConfig, message: "interface.podAccess.mode"},
+		{name: "pod access execute", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: 1, Mode: 0o670}
+		}, code: contracts.CodeInvalidConfig, message: "interface.podAccess.mode 0670"},
+		{name: "pod access without owner rw", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.PodAccess = &contracts.PodAccess{GID: 1, Mode: 0o066}
+		}, code: contracts.CodeInvalidConfig, message: "interface.podAccess.mode"},
+		{name: "pod access file type bits", raw: `{"key":{"containerId":"abc","ifName":"net1"},"interface":{"ifType":"veth","netType":"none","veth":{"hostIfName":"usv0"},"podAccess":{"gid":1,"mode":2147484080}}}`,
+			code: contracts.CodeInvalidConfig, message: "interface.podAccess.mode"},
 		{name: "vhost bad mode", mutate: func(r *contracts.AttachRequest) {
 			r.Interface.IfType, r.Interface.Memif = contracts.IfTypeVhostUser, nil
 			r.Interface.Vhost = &contracts.VhostSpec{Mode: "master"}
@@ -147,4 +191,51 @@ func TestNewDeviceInfoVhost(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"type":"vhost-user","version":"1.1.0","vhost-user":{"mode":"server","path":"/s"}}`, string(b))
 	assert.Nil(t, contracts.NewDeviceInfo(contracts.ContainerInterface{IfType: contracts.IfTypeMemif}))
+}
+
+// Every operation refuses a body over MaxRequestBytes before decoding it,
+// and a GC that names a full node's pods still fits.
+func TestRequestSizeLimit(t *testing.T) {
+	huge := []byte(`{"network":"` + strings.Repeat("a", contracts.MaxRequestBytes) + `"}`)
+	for _, spec := range contracts.OpSpecs() {
+		_, err := spec.Decode(huge)
+		require.Error(t, err, spec.Op)
+		assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err), spec.Op)
+		assert.Contains(t, err.Error(), "more than", spec.Op)
+	}
+	gc := contracts.GCRequest{Network: "net"}
+	for i := range 1000 {
+		gc.Valid = append(gc.Valid, contracts.AttachmentKey{ContainerID: fmt.Sprintf("%064x", i), IfName: "net1"})
+	}
+	b, err := json.Marshal(gc)
+	require.NoError(t, err)
+	require.Less(t, len(b), contracts.MaxRequestBytes)
+	for _, spec := range contracts.OpSpecs() {
+		if spec.Op == contracts.OpGC {
+			_, err := spec.Decode(b)
+			require.NoError(t, err)
+		}
+	}
+}
+
+func TestPodAccessModes(t *testing.T) {
+	tests := []struct {
+		mode              fs.FileMode
+		socket, file, dir fs.FileMode
+	}{
+		{mode: 0o660, socket: 0o660, file: 0o640, dir: fs.ModeSetgid | 0o770},
+		{mode: 0o666, socket: 0o666, file: 0o644, dir: fs.ModeSetgid | 0o777},
+		{mode: 0o640, socket: 0o640, file: 0o640, dir: fs.ModeSetgid | 0o750},
+		{mode: 0o600, socket: 0o600, file: 0o600, dir: fs.ModeSetgid | 0o700},
+		{mode: 0o602, socket: 0o602, file: 0o600, dir: fs.ModeSetgid | 0o703},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%#o", uint32(tt.mode)), func(t *testing.T) {
+			a := contracts.PodAccess{GID: 100, Mode: tt.mode}
+			require.NoError(t, a.Check("podAccess"))
+			assert.Equal(t, tt.socket, a.SocketMode())
+			assert.Equal(t, tt.file, a.FileMode())
+			assert.Equal(t, tt.dir, a.DirMode())
+		})
+	}
 }

@@ -42,7 +42,7 @@ var codeNames = map[Code]string{
 	CodeLimited:             "plugin available with limited connectivity",
 	CodeVswitch:             "vswitch rejected the operation",
 	CodeMismatch:            "attachment does not match its configuration",
-	CodeConflict:            "resource is owned by someone else",
+	CodeConflict:            "resource exists with another configuration or owner",
 	CodeInternal:            "internal error",
 }
 

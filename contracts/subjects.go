@@ -43,10 +43,7 @@ const (
 	OpStatus Op = "status"
 )
 
-// Ops lists every operation, in the order services register them.
-var Ops = []Op{OpAttach, OpDetach, OpCheck, OpList, OpGC, OpStatus}
-
-// EventKind is the last-but-one token of an event subject.
+// EventKind is the last token of an event subject (EventSubject).
 type EventKind string
 
 const (

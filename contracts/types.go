@@ -89,9 +89,12 @@ type MemifSpec struct {
 
 // VhostSpec configures one end of a vhost-user interface.
 type VhostSpec struct {
-	Mode       string `json:"mode"`            // client | server
-	Queues     int    `json:"queues"`          // queue pairs
-	Group      string `json:"group,omitempty"` // unix group that should own the socket
+	Mode   string `json:"mode"`   // client | server
+	Queues int    `json:"queues"` // queue pairs
+	// Group is what cni-entry sent before PodAccess (a group name the
+	// adapter looked up in its own container). Deprecated: cni-entry now
+	// sends HostInterface.PodAccess and leaves Group empty.
+	Group      string `json:"group,omitempty"`
 	SocketFile string `json:"socketFile,omitempty"`
 }
 
@@ -134,6 +137,10 @@ type HostInterface struct {
 	// IPs are the pod's addresses: an L3 (netType interface) host side routes
 	// them to this interface and takes the gateway as its own address.
 	IPs []IPConfig `json:"ips,omitempty"`
+	// PodAccess, when set, is the group and mode the adapter gives the
+	// sockets it (or its vswitch) creates, again whenever the vswitch
+	// re-creates them; nil leaves them as created.
+	PodAccess *PodAccess `json:"podAccess,omitempty"`
 }
 
 // AttachRequest asks an adapter to create (or confirm) an attachment.
@@ -231,16 +238,4 @@ type StatusResponse struct {
 	Vswitch     string `json:"vswitch,omitempty"` // vswitch name and version
 	Message     string `json:"message,omitempty"`
 	Attachments int    `json:"attachments"`
-}
-
-// Event is published by adapters on EventSubject for tracing.
-type Event struct {
-	Kind     EventKind      `json:"kind"`
-	Node     string         `json:"node"`
-	Engine   Engine         `json:"engine"`
-	Key      *AttachmentKey `json:"key,omitempty"`
-	Network  string         `json:"network,omitempty"`
-	Message  string         `json:"message,omitempty"`
-	Duration time.Duration  `json:"durationNs,omitempty"`
-	Time     time.Time      `json:"time"`
 }

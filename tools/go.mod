@@ -8,7 +8,9 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.fd.io/govpp v0.13.0
 	usrsp.dev/contracts v0.0.0
+	usrsp.dev/libs/natsauth v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
+	usrsp.dev/libs/vpp v0.0.0
 )
 
 require (
@@ -33,11 +35,17 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	usrsp.dev/libs/ovsdpdk v0.0.0
+	usrsp.dev/libs/testkit v0.0.0
 )
 
 replace (
 	usrsp.dev/contracts => ../contracts
+	usrsp.dev/libs/natsauth => ../libs/natsauth
 	usrsp.dev/libs/natstest => ../libs/natstest
 )
 
 replace usrsp.dev/libs/ovsdpdk => ../libs/ovsdpdk
+
+replace usrsp.dev/libs/testkit => ../libs/testkit
+
+replace usrsp.dev/libs/vpp => ../libs/vpp

@@ -72,8 +72,8 @@ func Add(nc *nats.Conn, cfg Config, a contracts.Adapter) (micro.Service, error) 
 		return nil, err
 	}
 	group := svc.AddGroup(contracts.ServicePrefix(cfg.Node, cfg.Engine))
-	for _, op := range contracts.Ops {
-		if err := group.AddEndpoint(string(op), d.handler(op)); err != nil {
+	for _, spec := range contracts.OpSpecs() {
+		if err := group.AddEndpoint(string(spec.Op), d.handler(spec)); err != nil {
 			_ = svc.Stop()
 			return nil, err
 		}
@@ -115,24 +115,27 @@ func (d *dispatcher) stats(ep *micro.Endpoint) any {
 	return c
 }
 
-func (d *dispatcher) handler(op contracts.Op) micro.HandlerFunc {
+func (d *dispatcher) handler(spec contracts.OpSpec) micro.HandlerFunc {
 	return func(req micro.Request) {
 		d.sem <- struct{}{}
 		go func() {
 			defer func() { <-d.sem }()
-			d.serve(op, req)
+			d.serve(spec, req)
 		}()
 	}
 }
 
-func (d *dispatcher) serve(op contracts.Op, req micro.Request) {
+// serve handles one request. Counts and OnRequest come before the reply,
+// so whoever sees the reply also sees them.
+func (d *dispatcher) serve(spec contracts.OpSpec, req micro.Request) {
+	op := spec.Op
 	start := time.Now()
-	key, resp, err := d.decodeAndCall(op, req.Data())
+	key, resp, err := d.decodeAndCall(spec, req.Data())
+	var body []byte
 	if err == nil {
-		err = d.respond(req.Reply(), resp)
-	}
-	if err != nil {
-		d.respondError(req.Reply(), err)
+		if body, err = json.Marshal(resp); err != nil {
+			err = contracts.Errorf(contracts.CodeInternal, "encode %s response: %v", op, err)
+		}
 	}
 	d.mu.Lock()
 	c := d.counts[op]
@@ -145,85 +148,40 @@ func (d *dispatcher) serve(op contracts.Op, req micro.Request) {
 	if d.cfg.OnRequest != nil {
 		d.cfg.OnRequest(RequestInfo{Op: op, Subject: req.Subject(), Key: key, Duration: time.Since(start), Err: err})
 	}
+	d.reply(req.Reply(), body, err)
 }
 
-// respond and respondError publish the reply themselves: micro's
-// Request.Respond would write into the request while micro's own goroutine
-// reads it after the hand-off. The wire format is micro's.
-func (d *dispatcher) respond(reply string, resp any) error {
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return contracts.Errorf(contracts.CodeInternal, "encode response: %v", err)
-	}
-	if reply == "" {
-		return nil
-	}
-	return d.nc.Publish(reply, b)
-}
-
-func (d *dispatcher) respondError(reply string, err error) {
-	if reply == "" {
+// reply publishes the response or the error itself: micro's
+// Request.Respond would write into the request while micro's own
+// goroutine reads it after the hand-off. The wire format is micro's.
+func (d *dispatcher) reply(to string, body []byte, err error) {
+	if to == "" {
 		return
 	}
-	msg := nats.NewMsg(reply)
+	if err == nil {
+		_ = d.nc.Publish(to, body)
+		return
+	}
+	msg := nats.NewMsg(to)
 	msg.Header.Set(contracts.ErrorHeader, err.Error())
 	msg.Header.Set(contracts.ErrorCodeHeader, contracts.ErrorCodeText(contracts.CodeOf(err)))
 	_ = d.nc.PublishMsg(msg)
 }
 
-// decodeAndCall decodes the request of op, serializes keyed ops and calls
-// the adapter.
-func (d *dispatcher) decodeAndCall(op contracts.Op, data []byte) (*contracts.AttachmentKey, any, error) {
+// decodeAndCall decodes the request of op by the contracts op table,
+// serializes keyed ops and calls the adapter.
+func (d *dispatcher) decodeAndCall(spec contracts.OpSpec, data []byte) (*contracts.AttachmentKey, any, error) {
+	call, err := spec.Decode(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if call.Key != nil {
+		defer d.keys.Lock(*call.Key)()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.RequestTimeout)
 	defer cancel()
-	switch op {
-	case contracts.OpAttach:
-		r, err := contracts.DecodeAttachRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer d.keys.Lock(r.Key)()
-		resp, err := d.a.Attach(ctx, r)
-		return &r.Key, resp, err
-	case contracts.OpDetach:
-		r, err := contracts.DecodeDetachRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer d.keys.Lock(r.Key)()
-		resp, err := d.a.Detach(ctx, r)
-		return &r.Key, resp, err
-	case contracts.OpCheck:
-		r, err := contracts.DecodeCheckRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer d.keys.Lock(r.Key)()
-		resp, err := d.a.Check(ctx, r)
-		return &r.Key, resp, err
-	case contracts.OpList:
-		r, err := contracts.DecodeListRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		resp, err := d.a.List(ctx, r)
-		return nil, resp, err
-	case contracts.OpGC:
-		r, err := contracts.DecodeGCRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		resp, err := d.a.GC(ctx, r)
-		return nil, resp, err
-	case contracts.OpStatus:
-		r, err := contracts.DecodeStatusRequest(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		resp, err := d.a.Status(ctx, r)
-		return nil, resp, err
-	}
-	return nil, nil, contracts.Errorf(contracts.CodeInternal, "no handler for %s", op)
+	resp, err := call.Run(ctx, d.a)
+	return call.Key, resp, err
 }
 
 // KeyedMutex serializes work per attachment and forgets idle keys; the

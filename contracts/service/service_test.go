@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,14 +18,6 @@ import (
 )
 
 const node = "node-a"
-
-func connect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := contracts.Connect(contracts.ConnectOptions{URL: url, Timeout: 2 * time.Second, Name: t.Name()})
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	return nc
-}
 
 func validAttach() contracts.AttachRequest {
 	return contracts.AttachRequest{
@@ -67,10 +58,10 @@ func (b *blockingAdapter) Attach(ctx context.Context, r *contracts.AttachRequest
 func TestServiceParallelAcrossKeysSerialPerKey(t *testing.T) {
 	srv := natstest.Run(t)
 	a := &blockingAdapter{FakeAdapter: contractstest.NewFakeAdapter(contracts.EngineVPP), release: make(chan struct{})}
-	svc, err := service.Add(connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineVPP, Version: "1.0.0"}, a)
+	svc, err := service.Add(contractstest.Connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineVPP, Version: "1.0.0"}, a)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
-	c := contracts.NewClient(connect(t, srv.ClientURL()), node, 10*time.Second)
+	c := contracts.NewClient(contractstest.Connect(t, srv.ClientURL()), node, 10*time.Second)
 
 	// Four requests: three distinct keys, one key twice.
 	ids := []string{"c1", "c2", "c3", "c1"}
@@ -103,11 +94,11 @@ func TestStatsCountErrors(t *testing.T) {
 	fake := contractstest.NewFakeAdapter(contracts.EngineVPP)
 	var seen []service.RequestInfo
 	var mu sync.Mutex
-	svc, err := service.Add(connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineVPP, Version: "1.0.0",
+	svc, err := service.Add(contractstest.Connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineVPP, Version: "1.0.0",
 		OnRequest: func(ri service.RequestInfo) { mu.Lock(); seen = append(seen, ri); mu.Unlock() }}, fake)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
-	c := contracts.NewClient(connect(t, srv.ClientURL()), node, 5*time.Second)
+	c := contracts.NewClient(contractstest.Connect(t, srv.ClientURL()), node, 5*time.Second)
 
 	req := validAttach()
 	_, err = c.Attach(context.Background(), contracts.EngineVPP, &req)
@@ -141,7 +132,7 @@ func TestStatsCountErrors(t *testing.T) {
 
 func TestInfoNamesEngineAndNode(t *testing.T) {
 	srv := natstest.Run(t)
-	svc, err := service.Add(connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineOVSDPDK, Version: "1.2.3",
+	svc, err := service.Add(contractstest.Connect(t, srv.ClientURL()), service.Config{Node: node, Engine: contracts.EngineOVSDPDK, Version: "1.2.3",
 		Metadata: map[string]string{"vswitch": "ovs 3.1"}}, contractstest.NewFakeAdapter(contracts.EngineOVSDPDK))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })

@@ -17,17 +17,30 @@ func reportPps(b *testing.B, start time.Time) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds()/1e6, "Mpps")
 }
 
-// loopback moves b.N 64-byte frames tx->rx, alternating bursts in one goroutine.
-func loopback(b *testing.B, tx *TxQueue, rx *RxQueue) {
-	pkts := make([][]byte, benchBurst)
-	bufs := make([][]byte, benchBurst)
+// benchFrames returns benchBurst 64-byte frames to send and as many
+// receive buffers.
+func benchFrames() (pkts, bufs [][]byte) {
+	pkts = make([][]byte, benchBurst)
+	bufs = make([][]byte, benchBurst)
 	for i := range pkts {
 		pkts[i] = makeFrame(i, 64)
 		bufs[i] = make([]byte, 2048)
 	}
+	return pkts, bufs
+}
+
+// startBench starts the measured part of b, counting allocations, and
+// returns its start for reportPps.
+func startBench(b *testing.B) time.Time {
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	return time.Now()
+}
+
+// loopback moves b.N 64-byte frames tx->rx, alternating bursts in one goroutine.
+func loopback(b *testing.B, tx *TxQueue, rx *RxQueue) {
+	pkts, bufs := benchFrames()
+	start := startBench(b)
 	for got := 0; got < b.N; {
 		if _, err := tx.TxBurst(pkts[:min(benchBurst, b.N-got)]); err != nil {
 			b.Fatal(err)
@@ -61,15 +74,8 @@ func BenchmarkLoopbackPipelined64B(b *testing.B) {
 	srv, cli := benchPair(b, 12)
 	tx, _ := queues2(b, cli, 0)
 	_, rx := queues2(b, srv, 0)
-	pkts := make([][]byte, benchBurst)
-	bufs := make([][]byte, benchBurst)
-	for i := range pkts {
-		pkts[i] = makeFrame(i, 64)
-		bufs[i] = make([]byte, 2048)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
+	pkts, bufs := benchFrames()
+	start := startBench(b)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

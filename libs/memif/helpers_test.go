@@ -1,28 +1,6 @@
 package memif
 
-import (
-	"bytes"
-	"fmt"
-	"sync"
-)
-
-// lockedBuffer collects child-process output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+import "fmt"
 
 // ringState describes a queue's ring for failure messages.
 func ringState(name string, q *queue) string {

@@ -224,26 +224,26 @@ func (ifc *Interface) NumQueuePairs() int {
 // TxQueue returns transmit queue i of the current connection. Queues are
 // only valid for that connection: after a reconnect, fetch them again.
 func (ifc *Interface) TxQueue(i int) (*TxQueue, error) {
-	c, err := ifc.current()
-	if err != nil {
-		return nil, err
-	}
-	if i < 0 || i >= len(c.tx) {
-		return nil, ErrQueueIndex
-	}
-	return c.tx[i], nil
+	return queueOf(ifc, i, func(c *conn) []*TxQueue { return c.tx })
 }
 
 // RxQueue returns receive queue i of the current connection.
 func (ifc *Interface) RxQueue(i int) (*RxQueue, error) {
+	return queueOf(ifc, i, func(c *conn) []*RxQueue { return c.rx })
+}
+
+// queueOf returns entry i of the current connection's queues.
+func queueOf[Q any](ifc *Interface, i int, queues func(*conn) []Q) (Q, error) {
+	var none Q
 	c, err := ifc.current()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	if i < 0 || i >= len(c.rx) {
-		return nil, ErrQueueIndex
+	qs := queues(c)
+	if i < 0 || i >= len(qs) {
+		return none, ErrQueueIndex
 	}
-	return c.rx[i], nil
+	return qs[i], nil
 }
 
 // Disconnect ends the current connection (sending DISCONNECT to the peer)

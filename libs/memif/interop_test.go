@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // Interop tests against DPDK's net_memif driver in dpdk-testpmd. They run in
@@ -23,7 +25,7 @@ import (
 
 type testpmd struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testkit.Buffer
 	prefix string
 	exited chan struct{}
 }
@@ -50,7 +52,7 @@ func startTestpmd(t testing.TB, ctx context.Context, bin, vdev, fwd string, queu
 		fmt.Sprintf("--rxq=%d", queues), fmt.Sprintf("--txq=%d", queues),
 	}
 	args = append(args, extra...)
-	p := &testpmd{out: &lockedBuffer{}, prefix: prefix, exited: make(chan struct{})}
+	p := &testpmd{out: &testkit.Buffer{}, prefix: prefix, exited: make(chan struct{})}
 	// Line-buffered stdout lets us see "Press enter to exit", i.e. forwarding has started.
 	if sb, err := exec.LookPath("stdbuf"); err == nil {
 		args = append([]string{"-oL", "-eL", bin}, args...)
@@ -85,6 +87,16 @@ func startTestpmd(t testing.TB, ctx context.Context, bin, vdev, fwd string, queu
 		}
 	})
 	return p
+}
+
+// testpmdServer starts testpmd as the memif server (id 0) of a new socket
+// in fwd mode and connects a Go client with cfg to it once it forwards.
+func testpmdServer(t testing.TB, ctx context.Context, bin, fwd string, queues int, cfg Config, extra ...string) (*testpmd, *Interface) {
+	t.Helper()
+	cfg.SocketPath, cfg.ID = filepath.Join(t.TempDir(), "memif.sock"), 0
+	p := startTestpmd(t, ctx, bin, fmt.Sprintf("net_memif0,role=server,id=0,socket=%s,socket-abstract=no", cfg.SocketPath), fwd, queues, extra...)
+	p.waitReady(t, ctx)
+	return p, dialRetry(t, ctx, cfg)
 }
 
 // waitReady waits until testpmd has started forwarding. Before that,
@@ -155,10 +167,7 @@ func TestInteropGoClientTestpmdServer(t *testing.T) {
 	for _, tc := range interopCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			sock := filepath.Join(t.TempDir(), "memif.sock")
-			p := startTestpmd(t, ctx, bin, fmt.Sprintf("net_memif0,role=server,id=0,socket=%s,socket-abstract=no", sock), "macswap", tc.queues)
-			p.waitReady(t, ctx)
-			cli := dialRetry(t, ctx, Config{SocketPath: sock, ID: 0, Name: "go-client", NumQueuePairs: tc.queues, Log2RingSize: tc.log2})
+			p, cli := testpmdServer(t, ctx, bin, "macswap", tc.queues, Config{Name: "go-client", NumQueuePairs: tc.queues, Log2RingSize: tc.log2})
 			require.Equal(t, tc.queues, cli.NumQueuePairs())
 			pingPongAll(t, ctx, cli, tc.queues)
 			// Stop testpmd while connected: its port statistics reset on disconnect.
@@ -199,19 +208,10 @@ func TestInteropTestpmdClientGoServer(t *testing.T) {
 // receives 64-byte frames from testpmd (server, txonly mode).
 func BenchmarkInteropTestpmdTxonlyToGoClient(b *testing.B) {
 	bin := requireTestpmd(b)
-	ctx := testCtx(b)
-	sock := filepath.Join(b.TempDir(), "memif.sock")
-	p := startTestpmd(b, ctx, bin, fmt.Sprintf("net_memif0,role=server,id=0,socket=%s,socket-abstract=no", sock), "txonly", 1, "--txpkts=64")
-	p.waitReady(b, ctx)
-	cli := dialRetry(b, ctx, Config{SocketPath: sock, ID: 0, Log2RingSize: 12})
+	p, cli := testpmdServer(b, testCtx(b), bin, "txonly", 1, Config{Log2RingSize: 12}, "--txpkts=64")
 	_, rx := queues2(b, cli, 0)
-	bufs := make([][]byte, benchBurst)
-	for i := range bufs {
-		bufs[i] = make([]byte, 2048)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
+	_, bufs := benchFrames()
+	start := startBench(b)
 	for got := 0; got < b.N; {
 		n, err := rx.RxBurst(bufs)
 		if err != nil {
@@ -228,19 +228,10 @@ func BenchmarkInteropTestpmdTxonlyToGoClient(b *testing.B) {
 // transmits 64-byte frames into testpmd (server, rxonly mode).
 func BenchmarkInteropGoClientToTestpmdRxonly(b *testing.B) {
 	bin := requireTestpmd(b)
-	ctx := testCtx(b)
-	sock := filepath.Join(b.TempDir(), "memif.sock")
-	p := startTestpmd(b, ctx, bin, fmt.Sprintf("net_memif0,role=server,id=0,socket=%s,socket-abstract=no", sock), "rxonly", 1)
-	p.waitReady(b, ctx)
-	cli := dialRetry(b, ctx, Config{SocketPath: sock, ID: 0, Log2RingSize: 12})
+	p, cli := testpmdServer(b, testCtx(b), bin, "rxonly", 1, Config{Log2RingSize: 12})
 	tx, _ := queues2(b, cli, 0)
-	pkts := make([][]byte, benchBurst)
-	for i := range pkts {
-		pkts[i] = makeFrame(i, 64)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
+	pkts, _ := benchFrames()
+	start := startBench(b)
 	for sent := 0; sent < b.N; {
 		n, err := tx.TxBurst(pkts[:min(benchBurst, b.N-sent)])
 		if err != nil {

@@ -11,6 +11,8 @@ package memif
 import (
 	"errors"
 	"fmt"
+
+	"usrsp.dev/contracts/limits"
 )
 
 // Role selects which side of the memif connection this interface plays.
@@ -50,13 +52,19 @@ type Config struct {
 	Mode       Mode
 }
 
+// Interface limits are usrsp's shared ones (contracts/limits), so a
+// config the edge accepts is one this package accepts. The smallest
+// buffer is this package's own: it chains, so 64 bytes work here even
+// though vswitches want 128.
 const (
 	defaultLog2RingSize = 10
 	defaultBufferSize   = 2048
-	maxQueuePairs       = 256
-	maxBufferSize       = 1 << 16
-	maxRegionSize       = 1 << 32 // descriptor offsets are uint32
-	maxSocketPath       = 107     // sizeof(sun_path) - 1
+	minBufferSize       = 64
+	maxQueuePairs       = limits.MaxMemifQueues
+	maxBufferSize       = limits.MaxMemifBufferSize
+	maxRegionSize       = 1 << 32              // descriptor offsets are uint32
+	maxSocketPath       = limits.MaxSocketPath // sizeof(sun_path) - 1
+	maxSecret           = limits.MaxMemifSecret
 )
 
 // withDefaults validates cfg and fills in defaults.
@@ -70,8 +78,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Role != RoleClient && cfg.Role != RoleServer {
 		return cfg, fmt.Errorf("memif: invalid Config.Role %d", cfg.Role)
 	}
-	if len(cfg.Secret) > secretSize-1 {
-		return cfg, fmt.Errorf("memif: Config.Secret is %d bytes, max %d", len(cfg.Secret), secretSize-1)
+	if len(cfg.Secret) > maxSecret {
+		return cfg, fmt.Errorf("memif: Config.Secret is %d bytes, max %d", len(cfg.Secret), maxSecret)
 	}
 	if len(cfg.Name) > nameSize-1 {
 		return cfg, fmt.Errorf("memif: Config.Name is %d bytes, max %d", len(cfg.Name), nameSize-1)
@@ -97,8 +105,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.BufferSize == 0 {
 		cfg.BufferSize = defaultBufferSize
 	}
-	if cfg.BufferSize < 64 || cfg.BufferSize > maxBufferSize {
-		return cfg, fmt.Errorf("memif: Config.BufferSize %d out of range 64..%d", cfg.BufferSize, maxBufferSize)
+	if cfg.BufferSize < minBufferSize || cfg.BufferSize > maxBufferSize {
+		return cfg, fmt.Errorf("memif: Config.BufferSize %d out of range %d..%d", cfg.BufferSize, minBufferSize, maxBufferSize)
 	}
 	if cfg.Name == "" {
 		cfg.Name = "usrsp-memif"

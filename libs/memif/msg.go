@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"usrsp.dev/contracts/limits"
 )
 
 // Wire constants from the memif protocol (libmemif memif.h, DPDK drivers/net/memif/memif.h).
@@ -15,7 +17,7 @@ const (
 
 	msgSize    = 128 // every control message is exactly 128 bytes
 	nameSize   = 32
-	secretSize = 24
+	secretSize = limits.MemifSecretSize // with its NUL
 	reasonSize = 96
 
 	addRingFlagS2M  = 1 // ADD_RING: ring carries slave->master traffic
@@ -29,7 +31,7 @@ const (
 	ringDescOff     = 128
 	descSize        = 16
 
-	maxLog2RingSize = 14 // DPDK and VPP refuse larger rings
+	maxLog2RingSize = limits.MaxMemifLog2Ring // DPDK and VPP refuse larger rings
 )
 
 type msgType uint16

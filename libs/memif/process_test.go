@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // echo sends every packet it receives on queue 0 back until count packets
@@ -159,7 +161,7 @@ func TestCrossProcess(t *testing.T) {
 			}
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
 			cmd.Env = append(os.Environ(), helperEnv+"="+childRole, "MEMIF_TEST_SOCK="+sock, fmt.Sprintf("MEMIF_TEST_COUNT=%d", count))
-			out := &lockedBuffer{}
+			out := &testkit.Buffer{}
 			cmd.Stdout, cmd.Stderr = out, out
 			require.NoError(t, cmd.Start())
 			t.Cleanup(func() {

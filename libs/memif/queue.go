@@ -30,6 +30,17 @@ type queue struct {
 	kick    [8]byte       // eventfd increment (1), kept here to avoid allocations
 }
 
+// lock locks q, or fails with ErrDisconnected, unlocked, once q is
+// closed.
+func (q *queue) lock() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrDisconnected
+	}
+	return nil
+}
+
 func (q *queue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -92,11 +103,10 @@ func (t *TxQueue) WritePacket(p []byte) error {
 // many were sent. It never blocks and does not allocate.
 func (t *TxQueue) TxBurst(pkts [][]byte) (int, error) {
 	q := &t.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return 0, ErrDisconnected
+	if err := q.lock(); err != nil {
+		return 0, err
 	}
+	defer q.mu.Unlock()
 	var n int
 	var err error
 	if q.client {
@@ -224,11 +234,10 @@ func (r *RxQueue) ReadPacket(buf []byte) (int, error) {
 // returned. RxBurst does not allocate.
 func (r *RxQueue) RxBurst(pkts [][]byte) (int, error) {
 	q := &r.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return 0, ErrDisconnected
+	if err := q.lock(); err != nil {
+		return 0, err
 	}
+	defer q.mu.Unlock()
 	// Client reads up to the server's tail (M2S); server reads up to the client's head (S2M).
 	var end uint16
 	if q.client {
@@ -338,10 +347,8 @@ func (r *RxQueue) Wait(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		q.mu.Lock()
-		if q.closed {
-			q.mu.Unlock()
-			return ErrDisconnected
+		if err := q.lock(); err != nil {
+			return err
 		}
 		if q.pendingLocked() {
 			q.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Start runs an embedded nats-server on a free loopback port. Stop it with
@@ -47,4 +48,17 @@ func Run(t testing.TB) *server.Server {
 		srv.WaitForShutdown()
 	})
 	return srv
+}
+
+// Connect runs an embedded nats-server for t (as Run) and returns it with a
+// client connected to it; both are closed in t.Cleanup.
+func Connect(t testing.TB) (*server.Server, *nats.Conn) {
+	t.Helper()
+	srv := Run(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return srv, nc
 }

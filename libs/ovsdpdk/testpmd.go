@@ -1,16 +1,16 @@
 package ovsdpdk
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // Testpmd is a dpdk-testpmd process playing a pod's DPDK application. It
@@ -21,8 +21,7 @@ type Testpmd struct {
 	cmd    *exec.Cmd
 	prefix string
 	done   chan struct{}
-	mu     sync.Mutex
-	out    bytes.Buffer
+	out    testkit.Buffer
 }
 
 // VirtioUserServer is the --vdev of a pod serving a vhost-user socket
@@ -47,15 +46,22 @@ func MemifClient(sock string) string {
 // (e.g. "--forward-mode=rxonly"). It keeps running (--stats-period) until
 // Stop.
 func StartTestpmd(vdev string, appArgs ...string) (*Testpmd, error) {
+	return StartTestpmdEAL([]string{"--vdev=" + vdev}, appArgs...)
+}
+
+// StartTestpmdEAL is StartTestpmd with the device EAL arguments given
+// whole, as `pod-consumer dpdk-args --eal-only` prints them.
+func StartTestpmdEAL(eal []string, appArgs ...string) (*Testpmd, error) {
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
 	t := &Testpmd{prefix: "usrsp-pod-" + hex.EncodeToString(b), done: make(chan struct{})}
-	args := []string{"--no-pci", "--no-telemetry", "--no-huge", "-m", "256", "--file-prefix=" + t.prefix,
-		"--lcores=0@0,1@0", "--vdev=" + vdev, "--", "--stats-period=1", "--total-num-mbufs=16384"}
+	args := append([]string{"--no-pci", "--no-telemetry", "--no-huge", "-m", "256", "--file-prefix=" + t.prefix,
+		"--lcores=0@0,1@0"}, eal...)
+	args = append(args, "--", "--stats-period=1", "--total-num-mbufs=16384")
 	t.cmd = exec.Command("dpdk-testpmd", append(args, appArgs...)...)
-	t.cmd.Stdout, t.cmd.Stderr = t, t
+	t.cmd.Stdout, t.cmd.Stderr = &t.out, &t.out
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dpdk-testpmd: %w", err)
@@ -64,18 +70,8 @@ func StartTestpmd(vdev string, appArgs ...string) (*Testpmd, error) {
 	return t, nil
 }
 
-func (t *Testpmd) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.out.Write(p)
-}
-
 // Output is what testpmd printed so far.
-func (t *Testpmd) Output() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.out.String()
-}
+func (t *Testpmd) Output() string { return t.out.String() }
 
 // Exited is closed when the process has exited.
 func (t *Testpmd) Exited() <-chan struct{} { return t.done }

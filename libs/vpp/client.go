@@ -27,8 +27,9 @@ import (
 // in dumps.
 const anyID = ^uint32(0)
 
-// Client is one VPP connection's API, one small method per operation.
-// It holds govpp's generated RPC clients, so tests can inject any of them.
+// Client is one VPP connection's API, one small method per operation, for
+// the node's VPP (vpp-adapter) and a pod's (pod-consumer apply). It holds
+// govpp's generated RPC clients, so tests can inject any of them.
 type Client struct {
 	Memif      memif.RPCService
 	AfPacket   af_packet.RPCService
@@ -65,7 +66,7 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	return r.Version, nil
 }
 
-// Interface is what the adapter needs to know about a VPP interface.
+// Interface is what a dump tells about a VPP interface.
 type Interface struct {
 	SwIfIndex uint32
 	Name      string
@@ -73,6 +74,8 @@ type Interface struct {
 	Tag       string
 	MAC       string
 	MTU       uint32 // L3 MTU (sw_interface_details.mtu[0])
+	AdminUp   bool
+	LinkUp    bool
 	// Rewrite is the interface's ingress VLAN tag rewrite (l2vtr_get).
 	Rewrite TagRewrite
 }
@@ -136,6 +139,8 @@ func (c *Client) interfaces(ctx context.Context, swIfIndex uint32, prefix string
 		}
 		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,
 			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String(), MTU: l3MTU(d.Mtu),
+			AdminUp: d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0,
+			LinkUp:  d.Flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0,
 			Rewrite: TagRewrite{Op: d.VtrOp, Dot1q: d.VtrPushDot1q != 0, Tag1: d.VtrTag1}})
 	}
 }
@@ -253,14 +258,15 @@ func (c *Client) DeleteMemif(ctx context.Context, swIfIndex uint32) error {
 
 // VhostConfig is a vhost-user interface to create.
 type VhostConfig struct {
-	Server bool
+	Server bool // VPP creates and listens on Socket; false: VPP connects to it
 	Socket string
 	MAC    *ethernet_types.MacAddress
+	Tag    string // set with the creation, so the interface is never untagged
 }
 
 // CreateVhost creates a vhost-user interface and returns its sw_if_index.
 func (c *Client) CreateVhost(ctx context.Context, v VhostConfig) (uint32, error) {
-	req := &vhost_user.CreateVhostUserIfV2{IsServer: v.Server, SockFilename: v.Socket}
+	req := &vhost_user.CreateVhostUserIfV2{IsServer: v.Server, SockFilename: v.Socket, Tag: v.Tag}
 	if v.MAC != nil {
 		req.UseCustomMac, req.MacAddress = true, *v.MAC
 	}
@@ -294,7 +300,7 @@ func (c *Client) AdminUp(ctx context.Context, swIfIndex uint32) error {
 	return Error("sw_interface_set_flags", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
 }
 
-// BridgeDomain is what the adapter needs to know about a bridge domain.
+// BridgeDomain is what a dump tells about a bridge domain.
 type BridgeDomain struct {
 	ID      uint32
 	Tag     string
@@ -411,20 +417,73 @@ func (c *Client) AddAddress(ctx context.Context, swIfIndex uint32, p netip.Prefi
 // the entry is flagged attached, which arp_reply requires of an ARP
 // sender. Deleting a missing route is success.
 func (c *Client) Route(ctx context.Context, add bool, table, swIfIndex uint32, pod netip.Addr) error {
-	proto := fib_types.FIB_API_PATH_NH_PROTO_IP4
-	if pod.Is6() {
-		proto = fib_types.FIB_API_PATH_NH_PROTO_IP6
-	}
 	host := netip.PrefixFrom(pod, pod.BitLen())
 	_, err := c.IP.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, Route: ip.IPRoute{
-		TableID: table, Prefix: prefix(host),
-		Paths: []fib_types.FibPath{{SwIfIndex: swIfIndex, TableID: table, Weight: 1, Proto: proto,
-			Type: fib_types.FIB_API_PATH_TYPE_NORMAL}},
-	}})
+		TableID: table, Prefix: prefix(host), Paths: []fib_types.FibPath{fibPath(table, pod.Is6(), Path{SwIfIndex: swIfIndex})}}})
 	if err != nil && !add && isGone(err) {
 		return nil
 	}
 	return Error("ip_route_add_del ("+verb(add)+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), err)
+}
+
+// Path is one path of a route: out of SwIfIndex to the next hop Via, or
+// attached (to the destination itself) when Via is the zero Addr.
+type Path struct {
+	SwIfIndex uint32
+	Via       netip.Addr
+}
+
+func (p Path) String() string {
+	if p.Via.IsValid() {
+		return fmt.Sprintf("via %s sw_if_index %d", p.Via, p.SwIfIndex)
+	}
+	return fmt.Sprintf("via sw_if_index %d", p.SwIfIndex)
+}
+
+// AddRoute adds a path to the route to dst in table (0: the default
+// table). Adding a path the route already has is success in VPP.
+func (c *Client) AddRoute(ctx context.Context, table uint32, dst netip.Prefix, p Path) error {
+	_, err := c.IP.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: true, Route: ip.IPRoute{
+		TableID: table, Prefix: prefix(dst), Paths: []fib_types.FibPath{fibPath(table, dst.Addr().Is6(), p)}}})
+	return Error("ip_route_add_del (add)", fmt.Sprintf("%s %s table %d", dst, p, table), err)
+}
+
+// RoutePaths returns the paths of the route to exactly dst in table, none
+// when there is no such route (or table).
+func (c *Client) RoutePaths(ctx context.Context, table uint32, dst netip.Prefix) ([]Path, error) {
+	r, err := c.IP.IPRouteLookup(ctx, &ip.IPRouteLookup{TableID: table, Exact: 1, Prefix: prefix(dst)})
+	if errors.Is(err, api.NO_SUCH_ENTRY) || errors.Is(err, api.NO_SUCH_FIB) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Error("ip_route_lookup", fmt.Sprintf("%s table %d", dst, table), err)
+	}
+	out := make([]Path, 0, len(r.Route.Paths))
+	for _, fp := range r.Route.Paths {
+		var via netip.Addr
+		if fp.Proto == fib_types.FIB_API_PATH_NH_PROTO_IP6 {
+			via = netip.AddrFrom16(fp.Nh.Address.GetIP6())
+		} else {
+			via = netip.AddrFrom4(fp.Nh.Address.GetIP4())
+		}
+		if via.IsUnspecified() {
+			via = netip.Addr{}
+		}
+		out = append(out, Path{SwIfIndex: fp.SwIfIndex, Via: via})
+	}
+	return out, nil
+}
+
+func fibPath(table uint32, ipv6 bool, p Path) fib_types.FibPath {
+	fp := fib_types.FibPath{SwIfIndex: p.SwIfIndex, TableID: table, Weight: 1, Proto: fib_types.FIB_API_PATH_NH_PROTO_IP4,
+		Type: fib_types.FIB_API_PATH_TYPE_NORMAL}
+	if ipv6 {
+		fp.Proto = fib_types.FIB_API_PATH_NH_PROTO_IP6
+	}
+	if p.Via.IsValid() {
+		fp.Nh.Address = address(p.Via).Un
+	}
+	return fp
 }
 
 // CreateLoopback creates a loopback interface (VPP picks instance and MAC).

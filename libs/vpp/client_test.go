@@ -61,12 +61,17 @@ func TestCode(t *testing.T) {
 // newMock connects govpp to its plain mock adapter, whose replies the test
 // queues with MockReply.
 func newMock(t *testing.T) (*mock.VppAdapter, *vpp.Client) {
-	t.Helper()
 	m := mock.NewVppAdapter()
-	conn, err := core.Connect(m)
+	return m, connect(t, m)
+}
+
+// connect connects a Client to a VPP (a mock or a fake) until t ends.
+func connect(t *testing.T, a adapter.VppAPI) *vpp.Client {
+	t.Helper()
+	conn, err := core.Connect(a)
 	require.NoError(t, err)
 	t.Cleanup(conn.Disconnect)
-	return m, vpp.NewClient(conn)
+	return vpp.NewClient(conn)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -103,14 +108,18 @@ func TestRetvalsFromMockReplies(t *testing.T) {
 	assert.Equal(t, uint32(3), id)
 }
 
-// unknownMsg is a mock VPP that does not know memif_create_v2 (other CRC).
-type unknownMsg struct{ *mock.VppAdapter }
+// unknownMsg is a VPP that does not know the message called name (its
+// CRC differs).
+type unknownMsg struct {
+	adapter.VppAPI
+	name string
+}
 
 func (u unknownMsg) GetMsgID(name, crc string) (uint16, error) {
-	if name == "memif_create_v2" {
+	if name == u.name {
 		return 0, &adapter.UnknownMsgError{MsgName: name, MsgCrc: crc}
 	}
-	return u.VppAdapter.GetMsgID(name, crc)
+	return u.VppAPI.GetMsgID(name, crc)
 }
 
 func TestCheckCompatibility(t *testing.T) {
@@ -120,7 +129,7 @@ func TestCheckCompatibility(t *testing.T) {
 	require.NoError(t, vpp.CheckCompatibility(conn))
 
 	m := mock.NewVppAdapter()
-	bad, err := core.Connect(unknownMsg{m})
+	bad, err := core.Connect(unknownMsg{m, "memif_create_v2"})
 	require.NoError(t, err)
 	defer bad.Disconnect()
 	m.MockReply(&vpe.ShowVersionReply{Program: "vpe", Version: "26.02-mock"})

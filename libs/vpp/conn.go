@@ -16,11 +16,11 @@ import (
 	"go.fd.io/govpp/core"
 )
 
-// IncompatibleError says the running VPP does not speak the binary API the
-// adapter was built for.
+// IncompatibleError says the running VPP does not speak the binary API
+// this package (and the adapter or tool using it) was built for.
 type IncompatibleError struct {
 	// Found is the running VPP's version as show_version reports it, or
-	// "unknown" when VPP cannot tell it in a way this adapter understands.
+	// "unknown" when VPP cannot tell it in a way this package understands.
 	Found    string
 	Messages []string // name_crc of every message VPP does not know
 }
@@ -41,16 +41,21 @@ const UnknownVersion = "unknown"
 // versionTimeout bounds the show_version that names an incompatible VPP.
 const versionTimeout = 5 * time.Second
 
-// CheckCompatibility checks every message the adapter uses against VPP.
-// When some do not match it also asks VPP for its version, so the error
-// names the release found next to the one expected.
+// CheckCompatibility checks every message of Messages against VPP.
 func CheckCompatibility(conn *core.Connection) error {
+	return CheckMessages(conn, Messages())
+}
+
+// CheckMessages checks msgs against VPP by name and CRC. When some do not
+// match it also asks VPP for its version, so the error names the release
+// found next to the one expected.
+func CheckMessages(conn *core.Connection, msgs []api.Message) error {
 	ch, err := conn.NewAPIChannel()
 	if err != nil {
 		return fmt.Errorf("open VPP API channel: %w", err)
 	}
 	defer ch.Close()
-	err = ch.CheckCompatiblity(Messages()...)
+	err = ch.CheckCompatiblity(msgs...)
 	var ce *api.CompatibilityError
 	if errors.As(err, &ce) {
 		msgs := append([]string(nil), ce.IncompatibleMessages...)
@@ -78,23 +83,33 @@ func runningVersion(conn *core.Connection, incompatible []string) string {
 	return r.Version
 }
 
-// Session is one live VPP connection handed to the adapter.
+// Session is one live VPP connection handed to Loop's Up and Setup.
 type Session struct {
 	Conn   api.Connection
 	Client *Client
 }
 
 // Loop keeps one connection to VPP: it dials with exponential backoff,
-// checks compatibility, hands the session to Up, probes VPP with control
-// pings, and on failure calls Down and dials again.
+// checks compatibility, hands the session to Up and Setup, probes VPP with
+// control pings, and on failure calls Down and dials again.
 type Loop struct {
 	// NewAdapter returns a fresh VPP transport for each attempt (e.g. a
 	// socketclient for the API socket).
 	NewAdapter func() adapter.VppAPI
-	// Up is called after every successful connect (first start and every
-	// reconnect, e.g. after VPP restarted); it replays the desired state.
+	// Messages are checked on every connect; nil means Messages(). A
+	// program that uses a few operations names just those, so a VPP that
+	// lacks the others still serves it.
+	Messages []api.Message
+	// Up, if set, is called after every successful connect (first start
+	// and every reconnect, e.g. after VPP restarted); it replays the
+	// desired state.
 	Up func(context.Context, Session)
-	// Down is called when the connection is lost or cannot be made.
+	// Setup, if set, is called after Up on the same session; an error ends
+	// the session like a failed probe (Down, backoff, dial again), so a
+	// program that must configure VPP retries until it has.
+	Setup func(context.Context, Session) error
+	// Down is called when the connection is lost or cannot be made, or
+	// Setup fails.
 	Down func(error)
 	// MinBackoff and MaxBackoff bound the wait between attempts.
 	MinBackoff, MaxBackoff time.Duration
@@ -121,18 +136,30 @@ func (l *Loop) Run(ctx context.Context) {
 }
 
 // session runs one connection until it fails; it resets backoff once the
-// connection is up and compatible.
+// connection is up, compatible and set up.
 func (l *Loop) session(ctx context.Context, backoff *time.Duration) error {
 	conn, err := core.Connect(l.NewAdapter())
 	if err != nil {
 		return fmt.Errorf("connect to VPP: %w", err)
 	}
 	defer conn.Disconnect()
-	if err := CheckCompatibility(conn); err != nil {
+	msgs := l.Messages
+	if msgs == nil {
+		msgs = Messages()
+	}
+	if err := CheckMessages(conn, msgs); err != nil {
 		return err
 	}
+	s := Session{Conn: conn, Client: NewClient(conn)}
+	if l.Up != nil {
+		l.Up(ctx, s)
+	}
+	if l.Setup != nil {
+		if err := l.Setup(ctx, s); err != nil {
+			return err
+		}
+	}
 	*backoff = l.MinBackoff
-	l.Up(ctx, Session{Conn: conn, Client: NewClient(conn)})
 	ping := memclnt.NewServiceClient(conn)
 	t := time.NewTicker(l.ProbeInterval)
 	defer t.Stop()

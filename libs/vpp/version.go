@@ -1,6 +1,9 @@
-// Package vpp drives one VPP instance through govpp's generated RPC clients:
-// one small function per VPP operation, VPP errors mapped to contract codes,
-// and a connection loop that reconnects with backoff.
+// Package vpp is usrsp's VPP client, shared by vpp-adapter (the node's
+// VPP) and pod-consumer apply (a pod's VPP). It drives one VPP instance
+// through govpp's generated RPC clients: one small method per VPP
+// operation, VPP errors mapped to contract codes, a binary-API
+// compatibility check, and a connection loop that reconnects with backoff.
+// vpptest has the fake VPP for unit tests, vppproc starts real VPPs.
 package vpp
 
 import (
@@ -16,12 +19,13 @@ import (
 	"go.fd.io/govpp/binapi/vpe"
 )
 
-// BuiltFor is the VPP release whose binary API the adapter is generated
+// BuiltFor is the VPP release whose binary API this package is generated
 // against (go.fd.io/govpp v0.13.0 binapi: "VPP: 25.10-release").
 const BuiltFor = "25.10"
 
-// Messages are every request and reply the adapter sends or expects. On
-// each connect they are checked against the running VPP by name and CRC.
+// Messages are every request and reply Client sends or expects (but the
+// optional af_packet ones). On each connect Loop checks them, or the subset
+// a program names in Loop.Messages, against the running VPP by name and CRC.
 func Messages() []api.Message {
 	return []api.Message{
 		&memclnt.ControlPing{}, &memclnt.ControlPingReply{},
@@ -44,6 +48,7 @@ func Messages() []api.Message {
 		&l2.L2InterfaceVlanTagRewrite{}, &l2.L2InterfaceVlanTagRewriteReply{},
 		&l2.L2InterfaceEfpFilter{}, &l2.L2InterfaceEfpFilterReply{},
 		&ip.IPRouteAddDel{}, &ip.IPRouteAddDelReply{},
+		&ip.IPRouteLookup{}, &ip.IPRouteLookupReply{},
 		&ip.IPTableAddDel{}, &ip.IPTableAddDelReply{},
 		&ip.IPAddressDump{}, &ip.IPAddressDetails{},
 		&ip.SwInterfaceIP6EnableDisable{}, &ip.SwInterfaceIP6EnableDisableReply{},

@@ -12,6 +12,8 @@ require (
 	github.com/vishvananda/netlink v1.3.1
 	golang.org/x/sys v0.49.0
 	usrsp.dev/contracts v0.0.0
+	usrsp.dev/libs/confine v0.0.0
+	usrsp.dev/libs/natsauth v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
 )
 
@@ -36,9 +38,14 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	sigs.k8s.io/knftables v0.0.18 // indirect
+	usrsp.dev/libs/testkit v0.0.0
 )
 
 replace (
 	usrsp.dev/contracts => ../../contracts
+	usrsp.dev/libs/confine => ../../libs/confine
+	usrsp.dev/libs/natsauth => ../../libs/natsauth
 	usrsp.dev/libs/natstest => ../../libs/natstest
 )
+
+replace usrsp.dev/libs/testkit => ../../libs/testkit

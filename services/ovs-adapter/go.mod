@@ -11,8 +11,12 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.49.0
 	usrsp.dev/contracts v0.0.0
+	usrsp.dev/libs/adapterkit v0.0.0
+	usrsp.dev/libs/confine v0.0.0
+	usrsp.dev/libs/memif v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
 	usrsp.dev/libs/ovsdpdk v0.0.0
+	usrsp.dev/libs/testkit v0.0.0
 )
 
 require (
@@ -36,10 +40,16 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	usrsp.dev/libs/natsauth v0.0.0 // indirect
 )
 
 replace (
 	usrsp.dev/contracts => ../../contracts
+	usrsp.dev/libs/adapterkit => ../../libs/adapterkit
+	usrsp.dev/libs/confine => ../../libs/confine
+	usrsp.dev/libs/memif => ../../libs/memif
+	usrsp.dev/libs/natsauth => ../../libs/natsauth
 	usrsp.dev/libs/natstest => ../../libs/natstest
 	usrsp.dev/libs/ovsdpdk => ../../libs/ovsdpdk
+	usrsp.dev/libs/testkit => ../../libs/testkit
 )

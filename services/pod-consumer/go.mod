@@ -9,6 +9,7 @@ require (
 	go.uber.org/goleak v1.3.0
 	usrsp.dev/contracts v0.0.0
 	usrsp.dev/libs/memif v0.0.0
+	usrsp.dev/libs/vpp v0.0.0
 )
 
 require (
@@ -24,10 +25,15 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	usrsp.dev/libs/ovsdpdk v0.0.0
+	usrsp.dev/libs/testkit v0.0.0
 )
 
 replace (
 	usrsp.dev/contracts => ../../contracts
 	usrsp.dev/libs/memif => ../../libs/memif
 	usrsp.dev/libs/natstest => ../../libs/natstest
+	usrsp.dev/libs/ovsdpdk => ../../libs/ovsdpdk
+	usrsp.dev/libs/testkit => ../../libs/testkit
+	usrsp.dev/libs/vpp => ../../libs/vpp
 )

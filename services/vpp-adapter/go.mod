@@ -4,12 +4,12 @@ go 1.26.0
 
 require (
 	github.com/nats-io/nats.go v1.55.0
-	github.com/prometheus/client_golang v1.25.0
 	github.com/rs/zerolog v1.35.1
 	github.com/stretchr/testify v1.12.1
 	go.fd.io/govpp v0.13.0
 	go.uber.org/goleak v1.3.0
 	usrsp.dev/contracts v0.0.0
+	usrsp.dev/libs/adapterkit v0.0.0
 	usrsp.dev/libs/memif v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
 	usrsp.dev/libs/vpp v0.0.0
@@ -31,6 +31,7 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -40,11 +41,17 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	usrsp.dev/libs/confine v0.0.0 // indirect
+	usrsp.dev/libs/natsauth v0.0.0 // indirect
 )
 
 replace (
 	usrsp.dev/contracts => ../../contracts
+	usrsp.dev/libs/adapterkit => ../../libs/adapterkit
+	usrsp.dev/libs/confine => ../../libs/confine
 	usrsp.dev/libs/memif => ../../libs/memif
+	usrsp.dev/libs/natsauth => ../../libs/natsauth
 	usrsp.dev/libs/natstest => ../../libs/natstest
+	usrsp.dev/libs/testkit => ../../libs/testkit
 	usrsp.dev/libs/vpp => ../../libs/vpp
 )

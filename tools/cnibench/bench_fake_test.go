@@ -257,24 +257,37 @@ func (c *fakeChecker) Check(_ context.Context, k contracts.AttachmentKey) error 
 	return nil
 }
 
-func TestRecover(t *testing.T) {
+// quickRecover are the options of a Recover run of k attachments that polls
+// checker every millisecond.
+func quickRecover(k, parallel int, restartCmd string, checker Checker) RecoverOptions {
+	return RecoverOptions{K: k, RestartCmd: restartCmd, Checker: checker,
+		Timeout: 10 * time.Second, Poll: time.Millisecond, Parallel: parallel}
+}
+
+// recoverFake runs a successful Recover of k attachments on a fake plugin,
+// polling checker; the fake must hold nothing afterwards.
+func recoverFake(t *testing.T, k int, checker Checker) (*Bench, *fakePlugin, Result) {
+	t.Helper()
 	a := newFake("A", &callLog{})
 	b := newTestBench(t, a)
-	checker := &fakeChecker{}
-	res, err := b.Recover(context.Background(), RecoverOptions{K: 12, RestartCmd: "true", Checker: checker,
-		Timeout: 10 * time.Second, Poll: time.Millisecond, Parallel: 4})
+	res, err := b.Recover(context.Background(), quickRecover(k, 4, "true", checker))
 	require.NoError(t, err)
 	require.NotNil(t, res.Recover)
+	assert.Equal(t, res.Recover.PerAttachment.MaxMs, res.Recover.AllBackMs)
+	assert.Zero(t, a.held())
+	return b, a, res
+}
+
+func TestRecover(t *testing.T) {
+	checker := &fakeChecker{}
+	b, a, res := recoverFake(t, 12, checker)
 	assert.Len(t, checker.expected, 12)
 	assert.Equal(t, 12, res.Recover.Attachments)
 	assert.Equal(t, 12, res.Recover.Back)
 	assert.False(t, res.Recover.TimedOut)
-	assert.Equal(t, res.Recover.PerAttachment.MaxMs, res.Recover.AllBackMs)
-	assert.Zero(t, a.held())
 
 	t.Run("failing restart command is reported", func(t *testing.T) {
-		res, err := b.Recover(context.Background(), RecoverOptions{K: 2, RestartCmd: "exit 3", Checker: &fakeChecker{},
-			Timeout: 10 * time.Second, Poll: time.Millisecond, Parallel: 1})
+		res, err := b.Recover(context.Background(), quickRecover(2, 1, "exit 3", &fakeChecker{}))
 		require.ErrorContains(t, err, "restart-cmd")
 		assert.Equal(t, 1, res.Phases[1].Failed)
 		assert.Zero(t, a.held(), "attachments are deleted anyway")
@@ -314,18 +327,12 @@ func (c *fakeBatchChecker) CheckMany(_ context.Context, keys []contracts.Attachm
 }
 
 func TestRecoverBatchChecker(t *testing.T) {
-	a := newFake("A", &callLog{})
-	b := newTestBench(t, a)
 	checker := &fakeBatchChecker{}
-	res, err := b.Recover(context.Background(), RecoverOptions{K: 10, RestartCmd: "true", Checker: checker,
-		Timeout: 10 * time.Second, Poll: time.Millisecond, Parallel: 4})
-	require.NoError(t, err)
+	_, _, res := recoverFake(t, 10, checker)
 	assert.False(t, checker.singleUsed)
 	assert.Equal(t, 3, checker.passes, "an error pass, a half pass, the rest")
 	assert.Equal(t, 10, res.Recover.Back)
 	assert.Equal(t, 10, res.Recover.PerAttachment.N)
-	assert.Equal(t, res.Recover.PerAttachment.MaxMs, res.Recover.AllBackMs)
-	assert.Zero(t, a.held())
 }
 
 func TestRealNetnsAreCreatedAndDeleted(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"usrsp.dev/contracts"
@@ -151,7 +150,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 		defer file.Close()
-		pluginErr = &lockedWriter{w: file}
+		// Concurrent plugins append to it directly (O_APPEND): an *os.File
+		// needs no lock of ours.
+		pluginErr = file
 	}
 	rep, bench, setupErr := setup(f, workDir, pluginErr, stderr)
 	if setupErr != nil {
@@ -357,16 +358,4 @@ func hostInfo() Host {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// lockedWriter serializes writes: concurrent plugins finish at once.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

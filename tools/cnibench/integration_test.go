@@ -8,46 +8,30 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/contractstest"
 	"usrsp.dev/libs/natstest"
+	"usrsp.dev/libs/testkit"
 	"usrsp.dev/tools/cnibench"
 )
 
 const node = "bench-node"
 
-// userspaceBin is the userspace CNI binary built by TestMain.
-var userspaceBin string
+// binDir holds the userspace CNI binary built by TestMain.
+var binDir string
+
+func userspaceBin() string { return filepath.Join(binDir, "userspace") }
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cnibench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	userspaceBin = filepath.Join(dir, "userspace")
-	build := exec.Command("go", "build", "-o", userspaceBin, "./cmd/userspace")
-	build.Dir = filepath.Join("..", "..", "services", "cni-entry")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build userspace: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testkit.RunWithBinaries(m, &binDir,
+		testkit.Binary{Name: "userspace", Dir: filepath.Join("..", "..", "services", "cni-entry"), Pkg: "./cmd/userspace"}))
 }
 
 // fixture is NATS, the fake VPP adapter and a userspace config for them.
@@ -59,10 +43,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv := natstest.Run(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	srv, nc := natstest.Connect(t)
 	fake := contractstest.NewFakeAdapter(contracts.EngineVPP)
 	svc, err := fake.Serve(nc, node)
 	require.NoError(t, err)
@@ -128,10 +109,10 @@ func TestUserspaceThroughLibcni(t *testing.T) {
 			args := append([]string{}, tt.args...)
 			for i, a := range args {
 				if a == "VS" {
-					args[i] = userspaceBin
+					args[i] = userspaceBin()
 				}
 			}
-			code, rep := run(t, append(args, "--config", fx.config, "--bin", userspaceBin)...)
+			code, rep := run(t, append(args, "--config", fx.config, "--bin", userspaceBin())...)
 			require.Equal(t, cnibench.ExitOK, code)
 			assert.Equal(t, cnibench.Schema, rep.Schema)
 			assert.Equal(t, "memif-net", rep.Network)
@@ -161,7 +142,7 @@ func TestUserspaceThroughLibcni(t *testing.T) {
 func TestRecoverAgainstFakeAdapter(t *testing.T) {
 	fx := newFixture(t)
 	code, rep := run(t, "recover", "-k", "6", "--parallel", "3", "--restart-cmd", "true",
-		"--recover-timeout", "20s", "--config", fx.config, "--bin", userspaceBin)
+		"--recover-timeout", "20s", "--config", fx.config, "--bin", userspaceBin())
 	require.Equal(t, cnibench.ExitOK, code)
 	require.Len(t, rep.Results, 1)
 	rc := rep.Results[0].Recover
@@ -174,7 +155,7 @@ func TestRecoverAgainstFakeAdapter(t *testing.T) {
 func TestFailuresGiveExitStatusAndCodes(t *testing.T) {
 	fx := newFixture(t)
 	fx.fake.FailNext(contracts.OpAttach, contracts.Errorf(contracts.CodeVswitch, "bridge domain 4 is gone"))
-	code, rep := run(t, "latency", "-n", "3", "--warmup", "0", "--config", fx.config, "--bin", userspaceBin)
+	code, rep := run(t, "latency", "-n", "3", "--warmup", "0", "--config", fx.config, "--bin", userspaceBin())
 	assert.Equal(t, cnibench.ExitFailures, code)
 	add := phase(t, rep.Results[0], "add")
 	assert.Equal(t, 2, add.OK)

@@ -2,14 +2,10 @@ package cnibench
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // NetnsMode says whether attachments get real network namespaces.
@@ -36,68 +32,38 @@ type namespaces struct {
 	shared *sharedNetns // NetnsNone
 }
 
-// sharedNetns is NetnsNone's namespace, made on first use. Its holder is
-// a `cat` reading a pipe from us: it exits when close closes the pipe,
-// and also when this process dies without closing it (no leftover).
+// sharedNetns is NetnsNone's namespace, made on first use and held by an
+// `unshare` process until close.
 type sharedNetns struct {
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	stdin io.Closer
-	path  string
+	mu   sync.Mutex
+	held *testkit.HeldNetns
 }
 
 // get returns the namespace's path, starting its holder process first.
 func (s *sharedNetns) get(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.path != "" {
-		return s.path, nil
-	}
-	args := []string{"--net", "cat"}
-	if os.Geteuid() != 0 {
-		args = append([]string{"--user", "--map-root-user"}, args...)
-	}
-	cmd := exec.Command("unshare", args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("unshare a network namespace: %w", err)
-	}
-	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	// unshare makes the namespace, then execs cat: poll until the
-	// process is in a namespace other than ours.
-	ctx, cancel := context.WithTimeout(ctx, netnsTimeout)
-	defer cancel()
-	own, _ := os.Readlink("/proc/self/ns/net")
-	for {
-		if ns, err := os.Readlink(path); err == nil && ns != own {
-			break
+	if s.held == nil {
+		ctx, cancel := context.WithTimeout(ctx, netnsTimeout)
+		defer cancel()
+		held, err := testkit.UnshareNetns(ctx)
+		if err != nil {
+			return "", err
 		}
-		select {
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return "", fmt.Errorf("unshare made no network namespace within %s", netnsTimeout)
-		case <-time.After(5 * time.Millisecond):
-		}
+		s.held = held
 	}
-	s.cmd, s.stdin, s.path = cmd, stdin, path
-	return path, nil
+	return s.held.Path, nil
 }
 
-// close ends the holder (EOF on its stdin) and waits for it; the
-// namespace goes with it.
+// close ends the holder and waits for it; the namespace goes with it.
 func (s *sharedNetns) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.held == nil {
 		return nil
 	}
-	_ = s.stdin.Close()
-	err := s.cmd.Wait()
-	s.cmd, s.stdin, s.path = nil, nil, ""
+	err := s.held.Close()
+	s.held = nil
 	return err
 }
 
@@ -106,10 +72,12 @@ func (n namespaces) create(ctx context.Context, name string) (path, netnsName st
 		path, err := n.shared.get(ctx)
 		return path, "", err
 	}
-	if err := ipNetns(ctx, "add", name); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, netnsTimeout)
+	defer cancel()
+	if path, err = testkit.AddNetns(ctx, name); err != nil {
 		return "", "", err
 	}
-	return filepath.Join("/run/netns", name), name, nil
+	return path, name, nil
 }
 
 // remove deletes a namespace created by create; dummy paths need nothing.
@@ -117,15 +85,7 @@ func (n namespaces) remove(ctx context.Context, netnsName string) error {
 	if netnsName == "" {
 		return nil
 	}
-	return ipNetns(ctx, "delete", netnsName)
-}
-
-func ipNetns(ctx context.Context, verb, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, netnsTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", verb, name).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip netns %s %s: %v: %s", verb, name, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return testkit.DelNetns(ctx, netnsName)
 }

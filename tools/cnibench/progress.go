@@ -25,36 +25,35 @@ func NewProgress(w io.Writer) *Progress { return &Progress{w: w} }
 
 // Start begins a bar of total steps.
 func (p *Progress) Start(label string, total int) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.label, p.total, p.done, p.drawn = label, total, 0, time.Time{}
-	p.drawLocked()
+	p.locked(func() {
+		p.label, p.total, p.done, p.drawn = label, total, 0, time.Time{}
+		p.drawLocked()
+	})
 }
 
 // Step advances the bar; it redraws at most ten times a second.
 func (p *Progress) Step() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done++
-	if time.Since(p.drawn) >= 100*time.Millisecond || p.done == p.total {
-		p.drawLocked()
-	}
+	p.locked(func() {
+		p.done++
+		if time.Since(p.drawn) >= 100*time.Millisecond || p.done == p.total {
+			p.drawLocked()
+		}
+	})
 }
 
 // Done erases the bar.
 func (p *Progress) Done() {
+	p.locked(func() { fmt.Fprint(p.w, "\r\033[K") })
+}
+
+// locked runs fn holding p's lock; on a nil p it does nothing.
+func (p *Progress) locked(fn func()) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprint(p.w, "\r\033[K")
+	fn()
 }
 
 func (p *Progress) drawLocked() {

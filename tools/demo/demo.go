@@ -92,20 +92,13 @@ func Run(ctx context.Context, w io.Writer) (err error) {
 // runOVS is the OVS-DPDK part: vhost-user and memif pods with testpmd
 // traffic and a probe ping.
 func runOVS(ctx context.Context, out *printer, binDir string) (sum Summary, err error) {
-	out.printf("usrsp demo: a node with a private OVS-DPDK, NATS and the ovs-adapter; pods attached by the userspace CNI plugin through libcni")
-	h, err := harness.New(ctx, harness.Config{Logf: out.printf, Node: "demo-node", AdapterLogLevel: "info", BinDir: binDir})
+	h, events, closeNode, err := startNode(ctx, out, binDir, "",
+		"usrsp demo: a node with a private OVS-DPDK, NATS and the ovs-adapter; pods attached by the userspace CNI plugin through libcni",
+		"tearing down (processes stopped by pid, namespaces and files removed)")
 	if err != nil {
 		return sum, err
 	}
-	defer func() {
-		cerr := step(out, "tearing down (processes stopped by pid, namespaces and files removed)", h.Close)
-		err = errors.Join(err, cerr)
-	}()
-	events, stop, err := subscribeEvents(h, out)
-	if err != nil {
-		return sum, err
-	}
-	defer stop()
+	defer func() { err = errors.Join(err, closeNode()) }()
 
 	vnet, err := h.VhostUserNetwork("vhost-net", "br-vhost", "10.71.0.0/24")
 	if err != nil {
@@ -137,6 +130,25 @@ func runOVS(ctx context.Context, out *printer, binDir string) (sum Summary, err 
 		return sum, fmt.Errorf("OVS ports left after DEL: %v", owned)
 	}
 	return sum, nil
+}
+
+// startNode prints banner, starts a node of engine ("" for OVS-DPDK) with
+// the binaries in binDir and prints its adapter's events; closeNode stops
+// both, showing teardown as a step.
+func startNode(ctx context.Context, out *printer, binDir string, engine contracts.Engine, banner, teardown string) (h *harness.Harness, events func() int, closeNode func() error, err error) {
+	out.printf("%s", banner)
+	h, err = harness.New(ctx, harness.Config{Logf: out.printf, Node: "demo-node", AdapterLogLevel: "info", BinDir: binDir, Engine: engine})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	events, stop, err := subscribeEvents(h, out)
+	if err != nil {
+		return nil, nil, nil, errors.Join(err, step(out, teardown, h.Close))
+	}
+	return h, events, func() error {
+		stop()
+		return step(out, teardown, h.Close)
+	}, nil
 }
 
 // subscribeEvents prints every adapter event of h's NATS as it arrives;

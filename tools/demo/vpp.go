@@ -29,20 +29,13 @@ type vppPod struct {
 // vppctl ping between them through bridge domain 4 of the host VPP.
 func runVPP(ctx context.Context, out *printer, binDir string) (sum *VPPSummary, err error) {
 	out.printf("")
-	out.printf("usrsp demo, VPP: a host VPP 25.10, NATS and the vpp-adapter; the old Userspace CNI README's vpp-memif-ping network (memif master in host bridge domain 4, slave in each pod's own VPP)")
-	h, err := harness.New(ctx, harness.Config{Logf: out.printf, Node: "demo-node", AdapterLogLevel: "info", BinDir: binDir, Engine: contracts.EngineVPP})
+	h, events, closeNode, err := startNode(ctx, out, binDir, contracts.EngineVPP,
+		"usrsp demo, VPP: a host VPP 25.10, NATS and the vpp-adapter; the old Userspace CNI README's vpp-memif-ping network (memif master in host bridge domain 4, slave in each pod's own VPP)",
+		"tearing down the VPP node (VPPs stopped by pid, namespaces and files removed)")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		cerr := step(out, "tearing down the VPP node (VPPs stopped by pid, namespaces and files removed)", h.Close)
-		err = errors.Join(err, cerr)
-	}()
-	events, stop, err := subscribeEvents(h, out)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+	defer func() { err = errors.Join(err, closeNode()) }()
 	net, err := h.VPPMemifNetwork("memif-network", "4", "192.168.210.0/24")
 	if err != nil {
 		return nil, err

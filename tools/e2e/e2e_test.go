@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -66,27 +67,99 @@ func skipReason() string {
 
 func installed(bin string) bool { _, err := exec.LookPath(bin); return err == nil }
 
+// engineCase is one engine's node and the vswitch network (bridge) a
+// test's pods join.
+type engineCase struct {
+	engine contracts.Engine
+	node   func(t *testing.T) *harness.Harness
+	bridge map[string]any // host.bridge of the test's networks
+}
+
+var (
+	ovsCase     = engineCase{engine: contracts.EngineOVSDPDK, node: node, bridge: map[string]any{"bridgeName": "br-e2e"}}
+	vppCase     = engineCase{engine: contracts.EngineVPP, node: vppNode, bridge: map[string]any{"bridgeId": 7}}
+	engineCases = []engineCase{ovsCase, vppCase}
+)
+
 // node brings up a node for t and tears it down in t.Cleanup.
 func node(t *testing.T) *harness.Harness {
 	t.Helper()
 	if r := skipReason(); r != "" {
 		t.Skip(r)
 	}
+	t.Cleanup(func() { assertNoDPDKLeftovers(t) }) // registered first: runs after the node's Close
+	return startNode(t, contracts.EngineOVSDPDK, "ovs-vswitchd log", func(h *harness.Harness) string { return h.OVS.VswitchdLogTail(20) })
+}
+
+// startNode brings up a node of engine for t and closes it in t.Cleanup;
+// when t failed, it first logs the tails of the adapter's log, the
+// vswitch's (vswitchLog names it, tail reads it) and the plugin's.
+func startNode(t *testing.T, engine contracts.Engine, vswitchLog string, tail func(*harness.Harness) string) *harness.Harness {
+	t.Helper()
+	require.NotEmpty(t, binDir, "binaries not built")
 	start := time.Now()
-	h, err := harness.New(context.Background(), harness.Config{BinDir: binDir, Logf: t.Logf})
+	h, err := harness.New(context.Background(), harness.Config{BinDir: binDir, Logf: t.Logf, Engine: engine})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("ovs-adapter log (tail):\n%s", h.AdapterLogTail(30))
-			t.Logf("ovs-vswitchd log (tail):\n%s", h.OVS.VswitchdLogTail(20))
+			t.Logf("%s adapter log (tail):\n%s", engine, h.AdapterLogTail(30))
+			t.Logf("%s (tail):\n%s", vswitchLog, tail(h))
 			b, _ := os.ReadFile(filepath.Join(h.LogDir(), "userspace.log"))
 			t.Logf("userspace log (tail):\n%s", lastLines(string(b), 20))
 		}
 		assert.NoError(t, h.Close())
-		assertNoDPDKLeftovers(t)
 	})
-	t.Logf("phase node up: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("phase node up (%s): %s", engine, time.Since(start).Round(time.Millisecond))
 	return h
+}
+
+// rangeNetwork is a userspace network with host and host-local addresses
+// from first to last of subnet: networks sharing a vswitch network
+// (bridge) and subnet each take their own range.
+func rangeNetwork(t *testing.T, h *harness.Harness, name string, host map[string]any, subnet, first, last string) *harness.Network {
+	t.Helper()
+	n, err := h.NetworkFrom(map[string]any{
+		"type": "userspace", "name": name, "host": host,
+		"ipam": map[string]any{"type": "host-local", "ranges": []any{[]any{
+			map[string]any{"subnet": subnet, "rangeStart": first, "rangeEnd": last}}}},
+	})
+	require.NoError(t, err)
+	return n
+}
+
+// subscribeReconciled subscribes to the node's reconciled events, before a
+// vswitch restart; the func it returns waits for one, failing t when ctx
+// ends first.
+func subscribeReconciled(t *testing.T, h *harness.Harness, engine contracts.Engine) func(ctx context.Context) {
+	t.Helper()
+	reconciled := make(chan *contracts.Event, 8)
+	sub, err := h.NC.Subscribe(contracts.EventSubject(h.Node(), engine, contracts.EventReconciled), func(m *nats.Msg) {
+		if ev, err := contracts.DecodeEvent(m.Data); err == nil {
+			reconciled <- ev
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	require.NoError(t, h.NC.Flush())
+	return func(ctx context.Context) {
+		t.Helper()
+		select {
+		case ev := <-reconciled:
+			t.Logf("event %s: %s (%s)", ev.Kind, ev.Message, ev.Duration)
+		case <-ctx.Done():
+			t.Fatalf("no %s event after the %s restart: %v", contracts.EventReconciled, engine, ctx.Err())
+		}
+	}
+}
+
+// requireNetwork fails t unless the network was made:
+// requireNetwork(t)(h.MemifNetwork(...)).
+func requireNetwork(t *testing.T) func(*harness.Network, error) *harness.Network {
+	return func(n *harness.Network, err error) *harness.Network {
+		t.Helper()
+		require.NoError(t, err)
+		return n
+	}
 }
 
 // phase runs one step of a test and logs its duration.

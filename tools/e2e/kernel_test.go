@@ -21,23 +21,22 @@ import (
 // each network's host-local takes addresses from its own half.
 const kernelSubnet = "10.66.0.0/24"
 
-// halfNetwork is a network on the vswitch network of host (engine, bridge)
-// with iftype, and host-local addresses from first to last of kernelSubnet.
-func halfNetwork(t *testing.T, h *harness.Harness, name string, host map[string]any, first, last string) *harness.Network {
-	t.Helper()
-	n, err := h.NetworkFrom(map[string]any{
-		"type": "userspace", "name": name, "host": host,
-		"ipam": map[string]any{"type": "host-local", "ranges": []any{[]any{
-			map[string]any{"subnet": kernelSubnet, "rangeStart": first, "rangeEnd": last}}}},
-	})
-	require.NoError(t, err)
-	return n
-}
-
 // inNetns runs a command in pod p's network namespace (no mounts needed).
 func inNetns(ctx context.Context, p *harness.Pod, name string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", p.NetnsName, name}, args...)...).CombinedOutput()
+	return inNetnsFile(ctx, p.Netns(), name, args...)
+}
+
+// inNetnsFile runs a host binary in the network namespace at path and returns its combined output.
+func inNetnsFile(ctx context.Context, netns, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + netns, name}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// assertHostVethGone checks that the host end of key's veth pair is gone.
+func assertHostVethGone(t *testing.T, ctx context.Context, key contracts.AttachmentKey) {
+	t.Helper()
+	host := contracts.HostVethName(key)
+	assert.Error(t, exec.CommandContext(ctx, "ip", "link", "show", host).Run(), "host end %s of the veth is gone", host)
 }
 
 // assertKernelInterface checks the pod's netdev as a CNI conformance suite
@@ -58,8 +57,8 @@ func assertKernelInterface(t *testing.T, ctx context.Context, p *harness.Pod, ma
 // pod's pure-Go probe with the kernel's own ping. Then DEL leaves nothing.
 func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost map[string]any) {
 	ctx := ctxFor(t, 2*time.Minute)
-	kernNet := halfNetwork(t, h, "kern-net", kernelHost, "10.66.0.10", "10.66.0.99")
-	memifNet := halfNetwork(t, h, "memif-net", memifHost, "10.66.0.100", "10.66.0.199")
+	kernNet := rangeNetwork(t, h, "kern-net", kernelHost, kernelSubnet, "10.66.0.10", "10.66.0.99")
+	memifNet := rangeNetwork(t, h, "memif-net", memifHost, kernelSubnet, "10.66.0.100", "10.66.0.199")
 
 	var kp, mp *harness.Pod
 	var kernRes struct{ mac, cidr string }
@@ -98,8 +97,7 @@ func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost ma
 	out, err := inNetns(ctx, kp, "ip", "-o", "link", "show")
 	require.NoError(t, err)
 	assert.NotContains(t, out, ifName+"@", "the pod's veth is gone")
-	host := contracts.HostVethName(contracts.AttachmentKey{ContainerID: kp.ContainerID, IfName: ifName})
-	assert.Error(t, exec.CommandContext(ctx, "ip", "link", "show", host).Run(), "host end %s is gone", host)
+	assertHostVethGone(t, ctx, contracts.AttachmentKey{ContainerID: kp.ContainerID, IfName: ifName})
 	assertVswitchClean(t, ctx, h)
 	for _, n := range []*harness.Network{kernNet, memifNet} {
 		assert.Empty(t, ipamAllocations(t, h, n), "host-local allocations of %s", n.Name)
@@ -112,25 +110,20 @@ func kernelPingsMemif(t *testing.T, h *harness.Harness, kernelHost, memifHost ma
 
 // TestKernelIfTypeOVS: the kernel pod's host veth end is an OVS system
 // port on the same netdev bridge as the memif pod's dpdk port.
-func TestKernelIfTypeOVS(t *testing.T) {
-	h := node(t)
-	bridge := map[string]any{"bridgeName": "br-kern"}
-	kernelPingsMemif(t, h,
-		map[string]any{"engine": "ovs-dpdk", "iftype": "veth", "netType": "bridge", "bridge": bridge},
-		map[string]any{"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
-			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge})
-}
+func TestKernelIfTypeOVS(t *testing.T) { testKernelIfType(t, ovsCase) }
 
 // TestKernelIfTypeVPP: the kernel pod's host veth end is a VPP af_packet
 // interface (host-<veth>) in the same bridge domain as the memif pod's
 // memif.
-func TestKernelIfTypeVPP(t *testing.T) {
-	h := vppNode(t)
-	bridge := map[string]any{"bridgeId": 7}
+func TestKernelIfTypeVPP(t *testing.T) { testKernelIfType(t, vppCase) }
+
+// testKernelIfType: a veth pod and a memif pod on one bridge of c's vswitch.
+func testKernelIfType(t *testing.T, c engineCase) {
+	h := c.node(t)
 	kernelPingsMemif(t, h,
-		map[string]any{"engine": "vpp", "iftype": "veth", "netType": "bridge", "bridge": bridge},
-		map[string]any{"engine": "vpp", "iftype": "memif", "netType": "bridge",
-			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": bridge})
+		map[string]any{"engine": c.engine, "iftype": "veth", "netType": "bridge", "bridge": c.bridge},
+		map[string]any{"engine": c.engine, "iftype": "memif", "netType": "bridge",
+			"memif": map[string]any{"role": "master", "mode": "ethernet"}, "bridge": c.bridge})
 }
 
 // TestKernelIfTypeVPPL3: two kernel pods on one netType interface network:

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -20,13 +19,44 @@ import (
 	"usrsp.dev/tools/harness"
 )
 
+// Two pods on one bridge, each with a port of kind, testpmd txonly in one
+// and rxonly in the other; then DEL and nothing is left (including the
+// bridge the adapter created).
+func TestTraffic(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		network func(h *harness.Harness) (*harness.Network, error)
+	}{
+		{"vhostuser", func(h *harness.Harness) (*harness.Network, error) {
+			return h.VhostUserNetwork("vhost-net", "br-vhost", "10.61.0.0/24")
+		}},
+		{"memif", func(h *harness.Harness) (*harness.Network, error) {
+			return h.MemifNetwork("memif-net", "br-memif", "10.62.0.0/24")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := node(t)
+			ctx := ctxFor(t, 2*time.Minute)
+			net, err := tc.network(h)
+			require.NoError(t, err)
+			var ps []*harness.Pod
+			phase(t, tc.name+" ADD+CHECK two pods", func() { ps = pods(t, ctx, h, net, 2) })
+			phase(t, tc.name+" traffic", func() { assertTraffic(t, ctx, h, ps[0], ps[1]) })
+			phase(t, tc.name+" DEL", func() { del(t, ctx, net, ps...) })
+			assertGone(t, ctx, h, net, ps...)
+			bridges, err := h.Bridges(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, bridges, "the adapter removes the bridge it created once empty")
+		})
+	}
+}
+
 // Two pods on one OVS-DPDK bridge through memif ports ping each other
 // using nothing but `pod-consumer probe` (issue 5).
 func TestMemifProbePing(t *testing.T) {
 	h := node(t)
 	ctx := ctxFor(t, 2*time.Minute)
-	net, err := h.MemifNetwork("probe-net", "br-probe", "10.63.0.0/24")
-	require.NoError(t, err)
+	net := requireNetwork(t)(h.MemifNetwork("probe-net", "br-probe", "10.63.0.0/24"))
 	var ps []*harness.Pod
 	phase(t, "probe ADD+CHECK two pods", func() { ps = pods(t, ctx, h, net, 2) })
 	servedIP, err := ps[0].IPv4(ifName)
@@ -53,8 +83,7 @@ func TestMemifProbePing(t *testing.T) {
 func TestAdapterKilledBetweenAddAndDel(t *testing.T) {
 	h := node(t)
 	ctx := ctxFor(t, 2*time.Minute)
-	net, err := h.VhostUserNetwork("kill-net", "br-kill", "10.64.0.0/24")
-	require.NoError(t, err)
+	net := requireNetwork(t)(h.VhostUserNetwork("kill-net", "br-kill", "10.64.0.0/24"))
 	ps := pods(t, ctx, h, net, 1)
 	p := ps[0]
 	port, err := h.PortOf(ctx, p.ContainerID, ifName)
@@ -87,10 +116,8 @@ func TestAdapterKilledBetweenAddAndDel(t *testing.T) {
 func TestVswitchdRestart(t *testing.T) {
 	h := node(t)
 	ctx := ctxFor(t, 3*time.Minute)
-	vnet, err := h.VhostUserNetwork("vhost-net", "br-vhost", "10.65.0.0/24")
-	require.NoError(t, err)
-	mnet, err := h.MemifNetwork("memif-net", "br-memif", "10.66.0.0/24")
-	require.NoError(t, err)
+	vnet := requireNetwork(t)(h.VhostUserNetwork("vhost-net", "br-vhost", "10.65.0.0/24"))
+	mnet := requireNetwork(t)(h.MemifNetwork("memif-net", "br-memif", "10.66.0.0/24"))
 	var vps, mps []*harness.Pod
 	phase(t, "ADD vhost-user and memif pairs", func() {
 		vps = pods(t, ctx, h, vnet, 2)
@@ -99,24 +126,11 @@ func TestVswitchdRestart(t *testing.T) {
 	all := append(append([]*harness.Pod(nil), vps...), mps...)
 	before := portsOf(t, h, all)
 
-	reconciled := make(chan *contracts.Event, 8)
-	sub, err := h.NC.Subscribe(contracts.EventSubject(h.Node(), contracts.EngineOVSDPDK, contracts.EventReconciled), func(m *nats.Msg) {
-		if ev, err := contracts.DecodeEvent(m.Data); err == nil {
-			reconciled <- ev
-		}
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	require.NoError(t, h.NC.Flush())
+	awaitReconciled := subscribeReconciled(t, h, contracts.EngineOVSDPDK)
 
 	phase(t, "kill -9 and restart ovs-vswitchd", func() { require.NoError(t, h.OVS.RestartVswitchd(ctx, true)) })
 	phase(t, "adapter reconcile", func() {
-		select {
-		case ev := <-reconciled:
-			t.Logf("event %s: %s (%s)", ev.Kind, ev.Message, ev.Duration)
-		case <-time.After(30 * time.Second):
-			t.Fatal("no reconciled event within 30s of the vswitchd restart")
-		}
+		awaitReconciled(ctxFor(t, 30*time.Second))
 		require.NoError(t, h.AwaitPortsReady(ctx, before...))
 	})
 	assert.Equal(t, before, portsOf(t, h, all), "the same ports are back")
@@ -147,10 +161,8 @@ func portsOf(t *testing.T, h *harness.Harness, ps []*harness.Pod) []string {
 func TestGC(t *testing.T) {
 	h := node(t)
 	ctx := ctxFor(t, 2*time.Minute)
-	net, err := h.VhostUserNetwork("gc-net", "br-gc", "10.67.0.0/24")
-	require.NoError(t, err)
-	other, err := h.MemifNetwork("other-net", "br-other", "10.68.0.0/24")
-	require.NoError(t, err)
+	net := requireNetwork(t)(h.VhostUserNetwork("gc-net", "br-gc", "10.67.0.0/24"))
+	other := requireNetwork(t)(h.MemifNetwork("other-net", "br-other", "10.68.0.0/24"))
 	ps := pods(t, ctx, h, net, 2)
 	keep := pods(t, ctx, h, other, 1)
 

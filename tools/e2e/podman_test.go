@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,33 +32,15 @@ const podmanMountPath = "/var/run/usrsp"
 // network); each network's host-local takes addresses from its own range.
 const podmanSubnet = "10.58.0.0/24"
 
-// podmanCase is one engine's node and the vswitch network its pods join.
-type podmanCase struct {
-	engine contracts.Engine
-	node   func(t *testing.T) *harness.Harness
-	bridge map[string]any // host.bridge of both networks
-}
-
-var podmanCases = []podmanCase{
-	{engine: contracts.EngineOVSDPDK, node: node, bridge: map[string]any{"bridgeName": "br-podman"}},
-	{engine: contracts.EngineVPP, node: vppNode, bridge: map[string]any{"bridgeId": 7}},
-}
-
 // networks are the case's memif network (the vswitch is the memif master,
 // the pods' probes the slaves) and veth network (kernel netdevs), both on
 // the same bridge and subnet.
-func (c podmanCase) networks(t *testing.T, h *harness.Harness) (memif, veth *harness.Network) {
+func (c engineCase) networks(t *testing.T, h *harness.Harness) (memif, veth *harness.Network) {
 	t.Helper()
 	suffix := strings.ReplaceAll(string(c.engine), "-", "")
 	mk := func(name string, host map[string]any, first, last string) *harness.Network {
 		host["engine"], host["netType"], host["bridge"] = c.engine, contracts.NetTypeBridge, c.bridge
-		n, err := h.NetworkFrom(map[string]any{
-			"type": "userspace", "name": name + "-" + suffix, "host": host,
-			"ipam": map[string]any{"type": "host-local", "ranges": []any{[]any{
-				map[string]any{"subnet": podmanSubnet, "rangeStart": first, "rangeEnd": last}}}},
-		})
-		require.NoError(t, err)
-		return n
+		return rangeNetwork(t, h, name+"-"+suffix, host, podmanSubnet, first, last)
 	}
 	memif = mk("podman-memif", map[string]any{"iftype": contracts.IfTypeMemif,
 		"memif": map[string]any{"role": contracts.MemifRoleMaster, "mode": contracts.MemifModeEthernet}}, "10.58.0.10", "10.58.0.99")
@@ -77,7 +58,7 @@ func (c podmanCase) networks(t *testing.T, h *harness.Harness) (memif, veth *har
 // engine: OVS-DPDK, and VPP when USRSP_VPP_BIN is set.
 func TestPodman(t *testing.T) {
 	pm := podmanFor(t)
-	for _, c := range podmanCases {
+	for _, c := range engineCases {
 		t.Run(string(c.engine), func(t *testing.T) { testPodman(t, pm, c) })
 	}
 }
@@ -104,7 +85,7 @@ func podmanFor(t *testing.T) *podmantest.Podman {
 	return pm
 }
 
-func testPodman(t *testing.T, pm *podmantest.Podman, c podmanCase) {
+func testPodman(t *testing.T, pm *podmantest.Podman, c engineCase) {
 	h := c.node(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	// Registered after the node's cleanup, so it runs first: pods still
@@ -176,8 +157,7 @@ func testPodman(t *testing.T, pm *podmantest.Podman, c podmanCase) {
 		assert.NoFileExists(t, libcniCache(pod.Network, pod.InfraID), "libcni's cached result of %s", pod.Name)
 		assert.Empty(t, filesIn(t, podDir(h, pod.Pod), nil), "files in %s's directory", pod.Name)
 	}
-	host := contracts.HostVethName(contracts.AttachmentKey{ContainerID: k.InfraID, IfName: podmanIfName})
-	assert.Error(t, exec.CommandContext(ctx, "ip", "link", "show", host).Run(), "host end %s of the veth is gone", host)
+	assertHostVethGone(t, ctx, contracts.AttachmentKey{ContainerID: k.InfraID, IfName: podmanIfName})
 	assertVswitchClean(t, ctx, h)
 	assert.Empty(t, filesIn(t, h.LinkDir(), nil), "links in %s", h.LinkDir())
 	for _, n := range []*harness.Network{memifNet, vethNet} {
@@ -215,13 +195,6 @@ func createPodmanPod(t *testing.T, ctx context.Context, pm *podmantest.Podman, h
 	require.NoError(t, err)
 	assert.Equal(t, att.MacAddress, d.Interface.MAC, "MAC of %s: podman vs pod data", name)
 	return &podmanPod{Pod: pod, Network: net.Name, Infra: infra, IP: att.IPAddress, MAC: att.MacAddress}
-}
-
-// inNetnsFile runs a host binary in the network namespace at path (the
-// pod's, from podman) and returns its combined output.
-func inNetnsFile(ctx context.Context, netns, name string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + netns, name}, args...)...).CombinedOutput()
-	return string(out), err
 }
 
 // addPodmanNetwork writes net as a podman network: cniVersion 1.0.0

@@ -5,13 +5,11 @@ package e2e
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -38,21 +36,7 @@ func vppNode(t *testing.T) *harness.Harness {
 	if r := harness.VPPMissing(); r != "" {
 		skip("VPP e2e skipped: " + r)
 	}
-	require.NotEmpty(t, binDir, "binaries not built")
-	start := time.Now()
-	h, err := harness.New(context.Background(), harness.Config{BinDir: binDir, Logf: t.Logf, Engine: contracts.EngineVPP})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("vpp-adapter log (tail):\n%s", h.AdapterLogTail(30))
-			t.Logf("host VPP (tail):\n%s", h.VPP.LogTail(20))
-			b, _ := os.ReadFile(filepath.Join(h.LogDir(), "userspace.log"))
-			t.Logf("userspace log (tail):\n%s", lastLines(string(b), 20))
-		}
-		assert.NoError(t, h.Close())
-	})
-	t.Logf("phase node up (host VPP, NATS, vpp-adapter): %s", time.Since(start).Round(time.Millisecond))
-	return h
+	return startNode(t, contracts.EngineVPP, "host VPP", func(h *harness.Harness) string { return h.VPP.LogTail(20) })
 }
 
 // vppPod is a pod attached to net with its own VPP configured only by
@@ -198,12 +182,11 @@ func TestVPPMemifPing(t *testing.T) {
 func TestVPPApplyWatchAndProbe(t *testing.T) {
 	h := vppNode(t)
 	ctx := ctxFor(t, 2*time.Minute)
-	net, err := h.VPPMemifNetwork("memif-network", "4", "192.168.210.0/24")
-	require.NoError(t, err)
+	net := requireNetwork(t)(h.VPPMemifNetwork("memif-network", "4", "192.168.210.0/24"))
 	ps := vppPods(t, ctx, h, net, 2, false)
 	a, b := ps[0], ps[1]
 
-	_, err = b.PodConsumer(ctx, "apply", "--engine", "vpp", "--vpp-api-socket", b.VPP.APISock)
+	_, err := b.PodConsumer(ctx, "apply", "--engine", "vpp", "--vpp-api-socket", b.VPP.APISock)
 	require.NoError(t, err)
 	watch, err := a.StartPodConsumer(ctx, "apply", "--engine", "vpp", "--watch", "--vpp-api-socket", a.VPP.APISock)
 	require.NoError(t, err)
@@ -236,25 +219,12 @@ func TestVPPApplyWatchAndProbe(t *testing.T) {
 		assert.GreaterOrEqual(t, strings.Count(out, "bytes from "+b.IP), 4, "replies from the pod VPP")
 	})
 
-	reconciled := make(chan *contracts.Event, 8)
-	sub, err := h.NC.Subscribe(contracts.EventSubject(h.Node(), contracts.EngineVPP, contracts.EventReconciled), func(m *nats.Msg) {
-		if ev, err := contracts.DecodeEvent(m.Data); err == nil {
-			reconciled <- ev
-		}
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	require.NoError(t, h.NC.Flush())
+	awaitReconciled := subscribeReconciled(t, h, contracts.EngineVPP)
 	before, err := h.VPP.Interfaces(ctx)
 	require.NoError(t, err)
 	phase(t, "kill -9 and restart the host VPP (h.RestartVswitch)", func() { require.NoError(t, h.RestartVswitch(ctx)) })
 	phase(t, "vpp-adapter replay", func() {
-		select {
-		case ev := <-reconciled:
-			t.Logf("event %s: %s (%s)", ev.Kind, ev.Message, ev.Duration)
-		case <-ctx.Done():
-			t.Fatal("no reconciled event after the host VPP restart")
-		}
+		awaitReconciled(ctx)
 		after, err := h.VPP.Interfaces(ctx)
 		require.NoError(t, err)
 		assert.Len(t, after, len(before), "as many interfaces as before the restart: %v, then %v", before, after)

@@ -56,7 +56,8 @@ func (h *Harness) StartAdapter(ctx context.Context) error {
 		}
 		defer out.Close()
 		args := []string{"--nats-url", h.NATS.ClientURL(), "--node", h.cfg.Node, "--state-dir", h.StateDir(),
-			"--metrics-addr", addr, "--log-level", h.cfg.AdapterLogLevel}
+			"--metrics-addr", addr, "--log-level", h.cfg.AdapterLogLevel,
+			"--shared-dir", h.SharedDir(), "--link-dir", h.LinkDir()}
 		if h.cfg.Engine == contracts.EngineVPP {
 			args = append(args, "--vpp-api-socket", h.VPP.APISock)
 		} else {

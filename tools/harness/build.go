@@ -3,29 +3,30 @@ package harness
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // binaries maps each binary to the module directory it is built in and its
 // package. host-local is built in cni-entry's module, which pins
 // containernetworking/plugins; each module builds alone (GOWORK=off) too.
-var binaries = []struct{ name, module, pkg string }{
-	{"userspace", "services/cni-entry", "./cmd/userspace"},
-	{"host-local", "services/cni-entry", "github.com/containernetworking/plugins/plugins/ipam/host-local"},
-	{"ovs-adapter", "services/ovs-adapter", "./cmd/ovs-adapter"},
-	{"vpp-adapter", "services/vpp-adapter", "./cmd/vpp-adapter"},
-	{"pod-consumer", "services/pod-consumer", "./cmd/pod-consumer"},
+var binaries = []testkit.Binary{
+	{Name: "userspace", Dir: "services/cni-entry", Pkg: "./cmd/userspace"},
+	{Name: "host-local", Dir: "services/cni-entry", Pkg: "github.com/containernetworking/plugins/plugins/ipam/host-local"},
+	{Name: "ovs-adapter", Dir: "services/ovs-adapter", Pkg: "./cmd/ovs-adapter"},
+	{Name: "vpp-adapter", Dir: "services/vpp-adapter", Pkg: "./cmd/vpp-adapter"},
+	{Name: "pod-consumer", Dir: "services/pod-consumer", Pkg: "./cmd/pod-consumer"},
 }
 
 // binaryNames lists what Build builds, for progress lines.
 func binaryNames() string {
 	var names []string
 	for _, b := range binaries {
-		names = append(names, b.name)
+		names = append(names, b.Name)
 	}
 	return strings.Join(names, ", ")
 }
@@ -40,19 +41,11 @@ func Build(ctx context.Context, repoDir, binDir string) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return err
+	bins := slices.Clone(binaries)
+	for i := range bins {
+		bins[i].Dir = filepath.Join(repoDir, bins[i].Dir)
 	}
-	for _, b := range binaries {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, b.name), b.pkg)
-		cmd.Dir = filepath.Join(repoDir, b.module)
-		// A static pod-consumer, as the README ships it.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s in %s: %v\n%s", b.pkg, b.module, err, out)
-		}
-	}
-	return nil
+	return testkit.BuildAll(ctx, binDir, bins...)
 }
 
 // FindRepo returns the nearest directory at or above the working directory

@@ -150,40 +150,42 @@ func (p *Pod) DeviceInfoFile(ifName string) string {
 
 // Add runs CNI ADD of net for the pod's interface ifName.
 func (p *Pod) Add(ctx context.Context, net *Network, ifName string) (*current.Result, error) {
-	c, done, err := p.h.cni()
+	var res types.Result
+	err := p.runCNI("ADD", net, ifName, func(c *libcni.CNIConfig, rt *libcni.RuntimeConf) (err error) {
+		res, err = c.AddNetworkList(ctx, net.List, rt)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer done()
-	res, err := c.AddNetworkList(ctx, net.List, p.RuntimeConf(ifName))
-	if err != nil {
-		return nil, fmt.Errorf("CNI ADD %s %s/%s: %w", net.Name, p.Name, ifName, err)
 	}
 	return current.NewResultFromResult(res)
 }
 
 // Check runs CNI CHECK (with the cached ADD result as prevResult).
 func (p *Pod) Check(ctx context.Context, net *Network, ifName string) error {
-	c, done, err := p.h.cni()
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := c.CheckNetworkList(ctx, net.List, p.RuntimeConf(ifName)); err != nil {
-		return fmt.Errorf("CNI CHECK %s %s/%s: %w", net.Name, p.Name, ifName, err)
-	}
-	return nil
+	return p.runCNI("CHECK", net, ifName, func(c *libcni.CNIConfig, rt *libcni.RuntimeConf) error {
+		return c.CheckNetworkList(ctx, net.List, rt)
+	})
 }
 
 // Del runs CNI DEL. The error keeps the plugin's *types.Error (see Code).
 func (p *Pod) Del(ctx context.Context, net *Network, ifName string) error {
+	return p.runCNI("DEL", net, ifName, func(c *libcni.CNIConfig, rt *libcni.RuntimeConf) error {
+		return c.DelNetworkList(ctx, net.List, rt)
+	})
+}
+
+// runCNI runs one verb of net for the pod's interface ifName through the
+// harness's libcni runtime, naming verb, network, pod and interface in its
+// error.
+func (p *Pod) runCNI(verb string, net *Network, ifName string, fn func(*libcni.CNIConfig, *libcni.RuntimeConf) error) error {
 	c, done, err := p.h.cni()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := c.DelNetworkList(ctx, net.List, p.RuntimeConf(ifName)); err != nil {
-		return fmt.Errorf("CNI DEL %s %s/%s: %w", net.Name, p.Name, ifName, err)
+	if err := fn(c, p.RuntimeConf(ifName)); err != nil {
+		return fmt.Errorf("CNI %s %s %s/%s: %w", verb, net.Name, p.Name, ifName, err)
 	}
 	return nil
 }

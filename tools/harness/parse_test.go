@@ -29,19 +29,17 @@ const dumpPortsOut = `OFPST_PORT reply (xid=0x4): 1 ports
            tx pkts=62848, bytes=4022272, drop=2823712, errs=?, coll=?
 `
 
-func TestParseForwardStats(t *testing.T) {
-	for _, tc := range []struct {
-		name, out string
-		want      TestpmdStats
-		wantErr   bool
-	}{
-		{"txonly stop", forwardStats, TestpmdStats{TXPackets: 2886560, TXDropped: 118542656}, false},
-		{"last block wins", forwardStats + forwardStatsRX, TestpmdStats{RXPackets: 62848}, false},
-		{"no statistics", "testpmd> start\ntestpmd> ", TestpmdStats{}, true},
-		{"empty", "", TestpmdStats{}, true},
-	} {
+// parseCase is one output a parser reads: want, or an error when wantErr.
+type parseCase[T any] struct {
+	name, out string
+	want      T
+	wantErr   bool
+}
+
+func testParse[T any](t *testing.T, parse func(string) (T, error), cases []parseCase[T]) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseForwardStats(tc.out)
+			got, err := parse(tc.out)
 			if tc.wantErr {
 				require.Error(t, err)
 				return
@@ -52,6 +50,15 @@ func TestParseForwardStats(t *testing.T) {
 	}
 }
 
+func TestParseForwardStats(t *testing.T) {
+	testParse(t, ParseForwardStats, []parseCase[TestpmdStats]{
+		{"txonly stop", forwardStats, TestpmdStats{TXPackets: 2886560, TXDropped: 118542656}, false},
+		{"last block wins", forwardStats + forwardStatsRX, TestpmdStats{RXPackets: 62848}, false},
+		{"no statistics", "testpmd> start\ntestpmd> ", TestpmdStats{}, true},
+		{"empty", "", TestpmdStats{}, true},
+	})
+}
+
 const forwardStatsRX = `
   ---------------------- Forward statistics for port 0  ----------------------
   RX-packets: 62848          RX-dropped: 0             RX-total: 62848
@@ -60,25 +67,11 @@ const forwardStatsRX = `
 `
 
 func TestParseDumpPorts(t *testing.T) {
-	for _, tc := range []struct {
-		name, out string
-		want      PortStats
-		wantErr   bool
-	}{
+	testParse(t, ParseDumpPorts, []parseCase[PortStats]{
 		{"counters", dumpPortsOut, PortStats{RXPackets: 2886560, TXPackets: 62848, TXDropped: 2823712}, false},
 		{"unavailable", "OFPST_PORT reply (xid=0x4): 1 ports\n  port  1: rx pkts=?, bytes=?, drop=?, errs=?, frame=?, over=?, crc=?\n           tx pkts=?, bytes=?, drop=?, errs=?, coll=?\n", PortStats{}, true},
 		{"no port", "OFPST_PORT reply (xid=0x4): 0 ports\n", PortStats{}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseDumpPorts(tc.out)
-			if tc.wantErr {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-		})
-	}
+	})
 }
 
 func TestNICRXAndLinkUp(t *testing.T) {

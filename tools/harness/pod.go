@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/testkit"
 )
 
 // Pod is a "pod": a network namespace with its own socket directory
@@ -38,15 +39,15 @@ type Pod struct {
 func (h *Harness) NewPod(ctx context.Context, name string) (*Pod, error) {
 	id := randomHex(32)
 	p := &Pod{h: h, Name: name, UID: uuid(), ContainerID: id, NetnsName: "usrsp-" + id[:12]}
-	if out, err := exec.CommandContext(ctx, "ip", "netns", "add", p.NetnsName).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add %s: %v: %s", p.NetnsName, err, bytes.TrimSpace(out))
+	if _, err := testkit.AddNetns(ctx, p.NetnsName); err != nil {
+		return nil, err
 	}
 	h.onClose(p.Close)
 	return p, nil
 }
 
 // Netns is the namespace's path, CNI_NETNS.
-func (p *Pod) Netns() string { return "/var/run/netns/" + p.NetnsName }
+func (p *Pod) Netns() string { return filepath.Join(testkit.NetnsDir, p.NetnsName) }
 
 // Dir is the pod's socket directory on the host (sharedDir/<UID>).
 func (p *Pod) Dir() string { return filepath.Join(p.h.SharedDir(), p.UID) }
@@ -66,9 +67,7 @@ func (p *Pod) Close() error {
 		errs = append(errs, v.Stop())
 	}
 	if _, err := os.Stat(p.Netns()); err == nil {
-		if out, err := exec.Command("ip", "netns", "del", p.NetnsName).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", p.NetnsName, err, bytes.TrimSpace(out)))
-		}
+		errs = append(errs, testkit.DelNetns(context.Background(), p.NetnsName))
 	}
 	return errors.Join(errs...)
 }

@@ -80,11 +80,7 @@ func (h *Harness) RunTraffic(ctx context.Context, tx, rx *Pod, ifName string, wi
 	}
 	step("links up")
 	// Counters of connected ports, before any packet moved.
-	txBefore, err := h.PortStats(ctx, res.SenderPort)
-	if err != nil {
-		return res, err
-	}
-	rxBefore, err := h.PortStats(ctx, res.ReceiverPort)
+	txBefore, rxBefore, err := h.portStatsOf(ctx, res)
 	if err != nil {
 		return res, err
 	}
@@ -130,17 +126,23 @@ func (h *Harness) RunTraffic(ctx context.Context, tx, rx *Pod, ifName string, wi
 	if res.Receiver, err = receiver.StopForwarding(ctx); err != nil {
 		return res, err
 	}
-	txAfter, err := h.PortStats(ctx, res.SenderPort)
-	if err != nil {
-		return res, err
-	}
-	rxAfter, err := h.PortStats(ctx, res.ReceiverPort)
+	txAfter, rxAfter, err := h.portStatsOf(ctx, res)
 	if err != nil {
 		return res, err
 	}
 	res.SenderOVS = txAfter.minus(txBefore)
 	res.ReceiverOVS = rxAfter.minus(rxBefore)
 	return res, nil
+}
+
+// portStatsOf reads the OVS counters of the sender's and the receiver's
+// ports.
+func (h *Harness) portStatsOf(ctx context.Context, res Traffic) (tx, rx PortStats, err error) {
+	if tx, err = h.PortStats(ctx, res.SenderPort); err != nil {
+		return tx, rx, err
+	}
+	rx, err = h.PortStats(ctx, res.ReceiverPort)
+	return tx, rx, err
 }
 
 func (s PortStats) minus(o PortStats) PortStats {

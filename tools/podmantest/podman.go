@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // Images built by BuildImages, local only ("localhost/" never resolves to a
@@ -212,13 +214,7 @@ func (p *Podman) buildImage(ctx context.Context, tag, bin, path string) error {
 // BuildPause builds the static pause binary (tools/cmd/pause) to out;
 // repoDir is the repository root.
 func BuildPause(ctx context.Context, repoDir, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/pause")
-	cmd.Dir = filepath.Join(repoDir, "tools")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/pause: %w: %s", err, b)
-	}
-	return nil
+	return testkit.GoBuild(ctx, filepath.Join(repoDir, "tools"), "./cmd/pause", out)
 }
 
 // Close removes every pod and container (tearing down their networks

@@ -1,7 +1,8 @@
 // Package vpptest provides FakeVPP: govpp's mock adapter (adapter/mock)
-// with a small stateful VPP behind it, so adapter code runs against real
-// govpp connections, streams and codecs, and tests can assert the exact
-// binary-API message sequence.
+// with a small stateful VPP behind it, so code on libs/vpp (vpp-adapter,
+// pod-consumer apply) runs against real govpp connections, streams and
+// codecs, and tests can assert the exact binary-API message sequence. It
+// is the one fake VPP of the tree; real VPPs are vppproc's.
 package vpptest
 
 import (
@@ -75,15 +76,17 @@ type FakeVPP struct {
 	calls     []Call
 	fail      map[string]int32
 	failPings int
+	peerDown  bool
 
 	Ifs       map[uint32]*Interface
 	nextIf    uint32
 	Sockets   map[uint32]string
 	nextSock  uint32
 	BDs       map[uint32]*BD
-	Routes    map[string]bool // "table prefix via sw_if_index"
-	Tables    map[string]bool // "table/ip6"
-	Proxies   map[string]bool // proxy ARP ranges, "table low-high"
+	Routes    map[string]bool       // "table prefix via sw_if_index"
+	routes    map[string]ip.IPRoute // by the Routes key: for ip_route_lookup
+	Tables    map[string]bool       // "table/ip6"
+	Proxies   map[string]bool       // proxy ARP ranges, "table low-high"
 	vhostNext int
 	loopNext  int
 }
@@ -108,14 +111,15 @@ func (f *FakeVPP) resetLocked() {
 	f.nextSock = 1
 	f.BDs = map[uint32]*BD{}
 	f.Routes = map[string]bool{}
+	f.routes = map[string]ip.IPRoute{}
 	f.Tables = map[string]bool{}
 	f.Proxies = map[string]bool{}
 	f.vhostNext, f.loopNext = 0, 0
 }
 
 // Restart makes the fake behave like a VPP that was restarted: all
-// configuration is lost and the next liveness probe fails, so the
-// adapter's connection loop reconnects.
+// configuration is lost and the next liveness probe fails, so a
+// connection loop (vpp.Loop) reconnects.
 func (f *FakeVPP) Restart() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,11 +128,19 @@ func (f *FakeVPP) Restart() {
 }
 
 // Wipe drops all configuration like a restart, without failing the next
-// liveness probe: for tests that hand the adapter a new session themselves.
+// liveness probe: for tests that hand the code a new session themselves.
 func (f *FakeVPP) Wipe() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.resetLocked()
+}
+
+// SetPeerUp says whether the other end of every interface is there (it
+// is at first): an admin-up interface has its link up only then.
+func (f *FakeVPP) SetPeerUp(up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peerDown = !up
 }
 
 // FailNext makes the next request called name answer with retval.
@@ -158,7 +170,7 @@ func (f *FakeVPP) Messages() []Call {
 	return append([]Call(nil), f.calls...)
 }
 
-// AddInterface adds an interface the adapter did not create.
+// AddInterface adds an interface the code under test did not create.
 func (f *FakeVPP) AddInterface(i Interface) uint32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -168,7 +180,7 @@ func (f *FakeVPP) AddInterface(i Interface) uint32 {
 	return idx
 }
 
-// AddBD adds a bridge domain the adapter did not create.
+// AddBD adds a bridge domain the code under test did not create.
 func (f *FakeVPP) AddBD(id uint32, tag string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -346,7 +358,7 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 		}
 		return out
 	case *vhost_user.CreateVhostUserIfV2:
-		idx := f.newIf(&Interface{Name: fmt.Sprintf("VirtualEthernet0/0/%d", f.vhostNext), DevType: "VhostEthernet"})
+		idx := f.newIf(&Interface{Name: fmt.Sprintf("VirtualEthernet0/0/%d", f.vhostNext), DevType: "VhostEthernet", Tag: m.Tag})
 		f.vhostNext++
 		return []api.Message{&vhost_user.CreateVhostUserIfV2Reply{SwIfIndex: interface_types.InterfaceIndex(idx)}}
 	case *vhost_user.DeleteVhostUserIf:
@@ -362,9 +374,16 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 				continue
 			}
 			i := f.Ifs[idx]
-			out = append(out, &interfaces.SwInterfaceDetails{SwIfIndex: interface_types.InterfaceIndex(idx),
+			d := &interfaces.SwInterfaceDetails{SwIfIndex: interface_types.InterfaceIndex(idx),
 				InterfaceName: i.Name, InterfaceDevType: i.DevType, Tag: i.Tag, Mtu: []uint32{i.MTU, i.MTU, i.MTU, i.MTU},
-				VtrOp: i.VtrOp, VtrPushDot1q: boolU32(i.VtrDot1q), VtrTag1: i.VtrTag1})
+				VtrOp: i.VtrOp, VtrPushDot1q: boolU32(i.VtrDot1q), VtrTag1: i.VtrTag1}
+			if i.Up {
+				d.Flags |= interface_types.IF_STATUS_API_FLAG_ADMIN_UP
+				if !f.peerDown {
+					d.Flags |= interface_types.IF_STATUS_API_FLAG_LINK_UP
+				}
+			}
+			out = append(out, d)
 		}
 		return out
 	case *interfaces.SwInterfaceTagAddDel:
@@ -496,10 +515,25 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 				return []api.Message{&ip.IPRouteAddDelReply{Retval: int32(api.NO_SUCH_ENTRY)}}
 			}
 			delete(f.Routes, key)
+			delete(f.routes, key)
 			return []api.Message{&ip.IPRouteAddDelReply{}}
 		}
 		f.Routes[key] = true
+		f.routes[key] = m.Route
 		return []api.Message{&ip.IPRouteAddDelReply{}}
+	case *ip.IPRouteLookup:
+		// Exact lookups only: the paths of every route to the prefix.
+		r := ip.IPRoute{TableID: m.TableID, Prefix: m.Prefix}
+		for _, have := range f.routes {
+			if have.TableID == m.TableID && have.Prefix == m.Prefix {
+				r.Paths = append(r.Paths, have.Paths...)
+			}
+		}
+		if len(r.Paths) == 0 {
+			return []api.Message{&ip.IPRouteLookupReply{Retval: int32(api.NO_SUCH_ENTRY)}}
+		}
+		r.NPaths = uint8(len(r.Paths))
+		return []api.Message{&ip.IPRouteLookupReply{Route: r}}
 	case *l2.BridgeDomainDump:
 		var out []api.Message
 		for _, id := range sortedKeys(f.BDs) {
@@ -583,6 +617,7 @@ func (f *FakeVPP) deleteIf(idx uint32) {
 	for r := range f.Routes {
 		if strings.HasSuffix(r, suffix) {
 			delete(f.Routes, r)
+			delete(f.routes, r)
 		}
 	}
 	for _, i := range f.Ifs {
@@ -600,8 +635,8 @@ func boolU32(b bool) uint32 {
 	return 0
 }
 
-// SetRewrite changes an interface's VLAN tag rewrite behind the adapter's
-// back (an operator's CLI, say), for CHECK tests.
+// SetRewrite changes an interface's VLAN tag rewrite behind the back of
+// the code under test (an operator's CLI, say), for CHECK tests.
 func (f *FakeVPP) SetRewrite(name string, op, tag1 uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

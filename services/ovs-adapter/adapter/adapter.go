@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,24 +14,24 @@ import (
 	"time"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/contracts/service"
+	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/confine"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
-// Publisher publishes adapter events (contracts.Publisher does, on NATS).
-type Publisher interface {
-	Publish(contracts.Event) error
-}
-
 // Config configures an Adapter.
 type Config struct {
-	OVS     ovs.OVS
-	Store   *Store
-	Events  Publisher
-	Metrics *Metrics
+	OVS    ovs.OVS
+	Store  *Store
+	Events contracts.EventPublisher
+	// Metrics are the daemon's (nil: none).
+	Metrics *adapterkit.Metrics
 	// OVSRunDir is ovs-vswitchd's run dir, where it creates dpdkvhostuser
 	// sockets (default /var/run/openvswitch).
 	OVSRunDir string
+	// Roots are the directories the adapter may touch (required): the pod
+	// directories, where request socket paths must lead, and OVSRunDir.
+	Roots *confine.Roots
 	// Version is the adapter's version for Status.
 	Version string
 	// OnEventError, if set, hears about events that could not be
@@ -40,14 +39,15 @@ type Config struct {
 	OnEventError func(error)
 }
 
-// Adapter implements contracts.Adapter for OVS-DPDK.
+// Adapter implements contracts.Adapter for OVS-DPDK. Like every
+// contracts.Adapter it expects its caller to serialize requests per
+// attachment key (contracts/service does); different keys run in parallel.
 type Adapter struct {
-	cfg Config
-	// keys serializes work per attachment also for callers that do not come
-	// through contracts/service.Add (reconcile, tests).
-	keys service.KeyedMutex
-	// gate lets reconcile see OVS and the records without an attach or
-	// detach half done: operations hold it shared, reconcile exclusively.
+	cfg     Config
+	metrics *metrics
+	// gate lets reconcile and GC see OVS and the records without an
+	// attach or detach half done: requests hold it shared, reconcile and
+	// GC (which have no key, so nothing else serializes them) exclusively.
 	gate sync.RWMutex
 
 	mu      sync.Mutex
@@ -67,46 +67,65 @@ var _ contracts.Adapter = (*Adapter)(nil)
 
 // New loads the durable records. Call Reconcile before serving.
 func New(cfg Config) (*Adapter, error) {
-	if cfg.OVS == nil || cfg.Store == nil || cfg.Events == nil || cfg.Metrics == nil {
-		return nil, errors.New("adapter: OVS, Store, Events and Metrics are required")
+	if cfg.OVS == nil || cfg.Store == nil || cfg.Events == nil || cfg.Roots == nil {
+		return nil, errors.New("adapter: OVS, Store, Events and Roots are required")
 	}
 	if cfg.OVSRunDir == "" {
 		cfg.OVSRunDir = "/var/run/openvswitch"
 	}
-	recs, err := cfg.Store.All()
+	recs, err := cfg.Store.List()
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{cfg: cfg, records: map[contracts.AttachmentKey]Record{}, memif: map[int]contracts.AttachmentKey{}}
+	a := &Adapter{cfg: cfg, metrics: newMetrics(cfg.Metrics), records: map[contracts.AttachmentKey]Record{}, memif: map[int]contracts.AttachmentKey{}}
+	if _, err := a.ovsSocket("x"); err != nil {
+		return nil, fmt.Errorf("adapter: the OVS run dir must be one of the roots: %w", err)
+	}
 	for _, r := range recs {
+		// A record names paths the adapter acts on and hands to vswitchd:
+		// one that does not hold up (a tampered state file) is left out,
+		// so reconcile deletes its port and nothing else is touched.
+		if err := a.checkRecord(r); err != nil {
+			k := r.Attachment.Key
+			a.publish(contracts.ErrorEvent(opReconcile, &k, r.Attachment.Network, 0, err))
+			continue
+		}
 		a.putRecordLocked(r)
 	}
-	cfg.Metrics.portsOwned.Set(float64(len(a.records)))
+	a.metrics.attachments(len(a.records))
 	return a, nil
 }
 
 // Attach implements contracts.Adapter.
 func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
 	start := time.Now()
-	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
 	att, err := a.attach(ctx, r)
 	a.gate.RUnlock()
 	d := time.Since(start)
 	if err != nil {
-		a.cfg.Metrics.failed(contracts.OpAttach, err)
-		a.publish(contracts.Event{Kind: contracts.EventError, Key: &r.Key, Network: r.Network, Duration: d, Message: "attach: " + err.Error()})
+		a.publish(contracts.ErrorEvent(contracts.OpAttach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
-	a.cfg.Metrics.attachSeconds.Observe(d.Seconds())
-	a.publish(contracts.Event{Kind: contracts.EventAttached, Key: &r.Key, Network: r.Network, Duration: d,
-		Message: fmt.Sprintf("port %s (%s) on bridge %s", att.HostIfName, a.portType(r.Key), a.bridgeOf(r.Key))})
+	a.publish(contracts.AttachedEvent(r.Key, r.Network, d,
+		fmt.Sprintf("port %s (%s) on bridge %s", att.HostIfName, a.portType(r.Key), a.bridgeOf(r.Key))))
 	return &contracts.AttachResponse{Attachment: att}, nil
 }
 
 func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contracts.Attachment, error) {
 	if err := a.checkKey(r.Key); err != nil {
 		return contracts.Attachment{}, err
+	}
+	// The socket path is confined before anything is done with it.
+	var sock confine.Path
+	if r.Interface.SocketPath != "" {
+		var err error
+		if sock, err = a.podSocket(r.Interface.SocketPath); err != nil {
+			return contracts.Attachment{}, err
+		}
+		if err := checkSocketFile(sock, r.Interface.SocketPath); err != nil {
+			return contracts.Attachment{}, err
+		}
 	}
 	pmds, err := a.pmdCount(ctx)
 	if err != nil {
@@ -150,19 +169,23 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 	}
 	spec := plan.specWithMemif(index)
 	if plan.kind == kindMemif && r.Interface.Memif.Role == contracts.MemifRoleMaster {
-		if err := a.clearSocket(ctx, plan.socketPath, name); err != nil {
+		if err := a.clearSocket(ctx, sock, name); err != nil {
 			return contracts.Attachment{}, err
 		}
 	}
+	var ovsSock confine.Path
 	if plan.kind == kindVhostServer { // a socket left by a crashed vswitchd blocks the bind
-		if err := removeStaleSocket(filepath.Join(a.cfg.OVSRunDir, name)); contracts.CodeOf(err) == contracts.CodeIO {
+		if ovsSock, err = a.ovsSocket(name); err != nil {
+			return contracts.Attachment{}, err
+		}
+		if err := removeStaleSocket(ovsSock); contracts.CodeOf(err) == contracts.CodeIO {
 			return contracts.Attachment{}, err
 		}
 	}
 	rec = Record{Requested: r.Interface, Port: spec}
 	socketPath := plan.socketPath
 	if plan.kind == kindVhostServer {
-		rec.OVSSocket = filepath.Join(a.cfg.OVSRunDir, name)
+		rec.OVSSocket = a.ovsSocketPath(name)
 		if socketPath == "" {
 			socketPath = rec.OVSSocket
 		}
@@ -213,13 +236,16 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 		return contracts.Attachment{}, putErr
 	}
 
+	if err := a.giveSockets(rec, socketWait); err != nil {
+		return contracts.Attachment{}, err
+	}
 	if plan.kind == kindVhostServer && socketPath != rec.OVSSocket {
-		if err := exposeSocket(rec.OVSSocket, socketPath, r.Interface.Vhost.Group); err != nil {
+		if err := exposeSocket(ovsSock, sock); err != nil {
 			return contracts.Attachment{}, err
 		}
 		defer func() {
 			if !success {
-				_ = unexposeSocket(socketPath)
+				_ = unexposeSocket(sock)
 			}
 		}()
 	}
@@ -233,7 +259,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 		}
 	}
 	a.putRecord(rec)
-	a.cfg.Metrics.vswitchSeconds.Observe(inOVS.Seconds())
+	a.metrics.vswitchCall(inOVS)
 	success = true
 	return rec.Attachment, nil
 }
@@ -250,9 +276,9 @@ func hostMAC(p ovs.Port) string {
 // clearSocket makes the path free for a memif server socket: a socket
 // nobody listens on is stale and removed; if our own port still listens
 // on it (a lost record), that port is deleted first.
-func (a *Adapter) clearSocket(ctx context.Context, path, port string) error {
+func (a *Adapter) clearSocket(ctx context.Context, path confine.Path, port string) error {
 	err := removeStaleSocket(path)
-	if contracts.CodeOf(err) != contracts.CodeConflict || !strings.Contains(err.Error(), "in use") {
+	if !isInUse(err) {
 		return err
 	}
 	deleted, derr := a.cfg.OVS.DeletePorts(ctx, []string{port})
@@ -268,7 +294,6 @@ func (a *Adapter) clearSocket(ctx context.Context, path, port string) error {
 // Detach implements contracts.Adapter.
 func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
 	start := time.Now()
-	defer a.keys.Lock(r.Key)()
 	a.gate.RLock()
 	removedName := PortName(r.Key)
 	if rec, ok := a.record(r.Key); ok {
@@ -278,13 +303,11 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	a.gate.RUnlock()
 	d := time.Since(start)
 	if err != nil {
-		a.cfg.Metrics.failed(contracts.OpDetach, err)
-		a.publish(contracts.Event{Kind: contracts.EventError, Key: &r.Key, Network: r.Network, Duration: d, Message: "detach: " + err.Error()})
+		a.publish(contracts.ErrorEvent(contracts.OpDetach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
 	if removed {
-		a.publish(contracts.Event{Kind: contracts.EventDetached, Key: &r.Key, Network: r.Network, Duration: d,
-			Message: "port " + removedName})
+		a.publish(contracts.DetachedEvent(r.Key, r.Network, d, "port "+removedName))
 	}
 	return &contracts.DetachResponse{Removed: removed}, nil
 }
@@ -308,17 +331,22 @@ func (a *Adapter) detach(ctx context.Context, k contracts.AttachmentKey) (bool, 
 	return had || len(deleted) > 0, nil
 }
 
-// forget cleans up after a deleted port and drops its record.
+// forget cleans up after a deleted port and drops its record. A socket
+// path that no longer confines (its link is gone, or the record was
+// tampered with) is left alone: nothing outside the roots is touched.
 func (a *Adapter) forget(rec Record) error {
+	sock, confined := a.podSocket(rec.Attachment.SocketPath)
 	switch {
+	case confined != nil:
 	case rec.OVSSocket != "" && rec.Attachment.SocketPath != rec.OVSSocket:
-		if err := unexposeSocket(rec.Attachment.SocketPath); err != nil {
+		// A pod's file where the link was is not ours: the port is gone, so is the record.
+		if err := unexposeSocket(sock); contracts.CodeOf(err) == contracts.CodeIO {
 			return err
 		}
-	case rec.Port.Type == ovs.TypeDPDK && rec.Requested.Memif != nil && rec.Requested.Memif.Role == contracts.MemifRoleMaster:
+	case isMemifServer(rec):
 		// DPDK unlinks its memif socket on close; after a vswitchd crash
 		// the file stays. Remove it if nobody listens.
-		if err := removeStaleSocket(rec.Attachment.SocketPath); contracts.CodeOf(err) == contracts.CodeIO {
+		if err := removeStaleSocket(sock); contracts.CodeOf(err) == contracts.CodeIO {
 			return err
 		}
 	}
@@ -331,12 +359,12 @@ func (a *Adapter) forget(rec Record) error {
 
 // Check implements contracts.Adapter.
 func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
-	defer a.keys.Lock(r.Key)()
+	start := time.Now()
 	a.gate.RLock()
 	att, err := a.check(ctx, r)
 	a.gate.RUnlock()
 	if err != nil {
-		a.cfg.Metrics.failed(contracts.OpCheck, err)
+		a.publish(contracts.ErrorEvent(contracts.OpCheck, &r.Key, r.Network, time.Since(start), err))
 		return nil, err
 	}
 	return &contracts.CheckResponse{Attachment: att}, nil
@@ -398,7 +426,9 @@ func (a *Adapter) socketOK(rec Record) bool {
 	if rec.OVSSocket == "" || rec.Attachment.SocketPath == rec.OVSSocket {
 		return true
 	}
-	return socketExposed(rec.OVSSocket, rec.Attachment.SocketPath)
+	ovsSock, err1 := a.ovsSocket(rec.Port.Name)
+	pod, err2 := a.podSocket(rec.Attachment.SocketPath)
+	return err1 == nil && err2 == nil && socketExposed(ovsSock, pod)
 }
 
 // List implements contracts.Adapter.
@@ -419,15 +449,19 @@ func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.
 // network that is not valid, by record and by OVS external_ids (ports
 // whose record was lost), in one OVS transaction.
 func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
-	a.gate.Lock() // like reconcile: a consistent view of records and OVS
+	start := time.Now()
+	// Exclusive, like reconcile: a consistent view of records and OVS, and
+	// no attach in flight of a key the GC does not know as valid yet.
+	a.gate.Lock()
 	defer a.gate.Unlock()
 	removed, err := a.gc(ctx, r)
+	d := time.Since(start)
 	if err != nil {
-		a.cfg.Metrics.failed(contracts.OpGC, err)
+		a.publish(contracts.ErrorEvent(contracts.OpGC, nil, r.Network, d, err))
 		return nil, err
 	}
 	for _, k := range removed {
-		a.publish(contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: r.Network, Message: "garbage collected"})
+		a.publish(contracts.GCEvent(k, r.Network, d, "port "+PortName(k)))
 	}
 	return &contracts.GCResponse{Removed: removed}, nil
 }
@@ -569,7 +603,7 @@ func (a *Adapter) putRecord(r Record) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.putRecordLocked(r)
-	a.cfg.Metrics.portsOwned.Set(float64(len(a.records)))
+	a.metrics.attachments(len(a.records))
 }
 
 func (a *Adapter) putRecordLocked(r Record) {
@@ -587,7 +621,7 @@ func (a *Adapter) dropRecord(k contracts.AttachmentKey) {
 		delete(a.memif, n)
 	}
 	delete(a.records, k)
-	a.cfg.Metrics.portsOwned.Set(float64(len(a.records)))
+	a.metrics.attachments(len(a.records))
 }
 
 // maxMemifIndex bounds net_memif<N>; indexes wrap around below it.

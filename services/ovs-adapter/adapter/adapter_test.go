@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/service"
+	"usrsp.dev/libs/adapterkit/recordstore"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 	"usrsp.dev/services/ovs-adapter/ovs/ovstest"
@@ -48,7 +50,7 @@ func TestAttachDetachEachKind(t *testing.T) {
 			require.Len(t, ports, 1)
 			assert.Equal(t, kind.typ, ports[0].Type)
 			assert.Equal(t, map[string]string{ovs.ExtOwner: ovs.OwnerValue, ovs.ExtContainerID: "c1", ovs.ExtIfName: "net1", ovs.ExtNetwork: "net-a"}, ports[0].ExternalIDs)
-			assert.FileExists(t, filepath.Join(e.store.Dir(), att.HostIfName+".json"))
+			assert.FileExists(t, filepath.Join(e.store.Dir(), recordstore.FileName(att.Key)))
 
 			// A replay returns the same attachment without touching OVS.
 			again, err := e.a.Attach(ctx, req)
@@ -71,7 +73,7 @@ func TestAttachDetachEachKind(t *testing.T) {
 			assert.True(t, det.Removed)
 			assert.Empty(t, fake.All())
 			assert.Empty(t, fake.Bridges(), "the bridge usrsp created is gone once empty")
-			assert.NoFileExists(t, filepath.Join(e.store.Dir(), att.HostIfName+".json"))
+			assert.NoFileExists(t, filepath.Join(e.store.Dir(), recordstore.FileName(att.Key)))
 
 			det, err = e.a.Detach(ctx, &contracts.DetachRequest{Key: k})
 			require.NoError(t, err)
@@ -351,12 +353,16 @@ func TestRemoveStaleSockets(t *testing.T) {
 	}
 }
 
+// TestConcurrentAttachDetach: many keys at once, several requests per key
+// serialized the way contracts/service serializes them (the adapter
+// itself expects that of its caller).
 func TestConcurrentAttachDetach(t *testing.T) {
 	ctx := context.Background()
 	fake := ovstest.New()
 	e := newEnv(t, fake, "")
 	const keys, perKey = 20, 5
 	var wg sync.WaitGroup
+	var perKeyLock service.KeyedMutex
 	errs := make(chan error, keys*perKey*2)
 	for i := range keys {
 		k := key(fmt.Sprintf("c%02d", i), "net1")
@@ -368,6 +374,7 @@ func TestConcurrentAttachDetach(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer perKeyLock.Lock(k)()
 				if _, err := e.a.Attach(ctx, req); err != nil {
 					errs <- err
 				}
@@ -419,7 +426,7 @@ func TestGC(t *testing.T) {
 	_, err = e.a.Attach(ctx, lost)
 	require.NoError(t, err)
 	require.NoError(t, e.store.Delete(lost.Key))
-	e2 := newEnv(t, fake, e.store.Dir()) // a restarted adapter, without the lost record
+	e2 := e.restart(t) // a restarted adapter, without the lost record
 
 	resp, err := e2.a.GC(ctx, &contracts.GCRequest{Network: "net-a", Valid: []contracts.AttachmentKey{key("keep", "net1")}})
 	require.NoError(t, err)
@@ -447,7 +454,7 @@ func TestReconcile(t *testing.T) {
 	fake.SetBroken(adapter.PortName(key("broken", "net1")), "memif: bind failed")
 	require.NoError(t, e.store.Delete(key("orphan", "net1")))
 
-	e2 := newEnv(t, fake, e.store.Dir()) // as after an adapter restart
+	e2 := e.restart(t) // as after an adapter restart
 	res, err := e2.a.Reconcile(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{adapter.PortName(key("orphan", "net1"))}, res.Removed)
@@ -484,4 +491,29 @@ func TestStatus(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.Ready)
 	assert.Contains(t, st.Message, "unreachable")
+}
+
+// TestUpgradeStateDir: a state dir of an older adapter (records named
+// after the port, a temp file a SIGKILL left) loads: the attachment is
+// known, the record renamed, the leftover gone.
+func TestUpgradeStateDir(t *testing.T) {
+	ctx := context.Background()
+	fake := ovstest.New()
+	e := newEnv(t, fake, "")
+	req := memifReq(key("old", "net1"), e.sockDir)
+	att, err := e.a.Attach(ctx, req)
+	require.NoError(t, err)
+	dir := e.store.Dir()
+	current := filepath.Join(dir, recordstore.FileName(req.Key))
+	require.NoError(t, os.Rename(current, filepath.Join(dir, adapter.PortName(req.Key)+".json")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".tmp-123456"), []byte(`{"attach`), 0o600))
+
+	e2 := e.restart(t) // the upgraded adapter
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, recordstore.FileName(req.Key), entries[0].Name())
+	chk, err := e2.a.Check(ctx, &contracts.CheckRequest{Key: req.Key, Network: req.Network, Interface: req.Interface})
+	require.NoError(t, err)
+	assert.Equal(t, att.Attachment, chk.Attachment)
 }

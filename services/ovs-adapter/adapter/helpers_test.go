@@ -1,14 +1,16 @@
 package adapter_test
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/confine"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 	"usrsp.dev/services/ovs-adapter/ovs/ovstest"
@@ -37,15 +39,19 @@ func (e *events) kinds() map[contracts.EventKind]int {
 	return m
 }
 
-var _ adapter.Publisher = (*events)(nil)
+var _ contracts.EventPublisher = (*events)(nil)
 
 type env struct {
 	a       *adapter.Adapter
 	ovs     ovs.OVS
 	store   *adapter.Store
 	events  *events
-	sockDir string
+	sockDir string // a pod directory: <dirs.SharedDir>/pod
 	runDir  string
+	base    string // holds the pod directories
+	dirs    adapterkit.PodDirs
+	roots   *confine.Roots
+	metrics *adapterkit.Metrics
 }
 
 // newEnv builds an adapter on sw (an ovstest.Fake when nil) with a fresh
@@ -55,16 +61,38 @@ func newEnv(t *testing.T, sw ovs.OVS, stateDir string) *env {
 	if sw == nil {
 		sw = ovstest.New()
 	}
+	return buildEnv(t, sw, stateDir, t.TempDir())
+}
+
+// buildEnv builds an adapter on sw whose vswitchd runs in runDir, with a
+// fresh state dir unless stateDir is given. The socket dir is short
+// (sun_path is 108 bytes).
+func buildEnv(tb testing.TB, sw ovs.OVS, stateDir, runDir string) *env {
+	tb.Helper()
 	if stateDir == "" {
-		stateDir = filepath.Join(t.TempDir(), "state")
+		stateDir = filepath.Join(tb.TempDir(), "state")
 	}
 	store, err := adapter.OpenStore(stateDir)
-	require.NoError(t, err)
-	e := &env{ovs: sw, store: store, events: &events{}, sockDir: t.TempDir(), runDir: t.TempDir()}
-	e.a, err = adapter.New(adapter.Config{OVS: sw, Store: store, Events: e.events,
-		Metrics: adapter.NewMetrics(promRegistry()), OVSRunDir: e.runDir, Version: "test"})
-	require.NoError(t, err)
+	require.NoError(tb, err)
+	base, err := os.MkdirTemp("", "ovsa")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = os.RemoveAll(base) })
+	dirs := adapterkit.PodDirs{SharedDir: filepath.Join(base, "s"), LinkDir: filepath.Join(base, "l"), KubeletPodsDir: filepath.Join(base, "k")}
+	require.NoError(tb, os.MkdirAll(dirs.KubeletPodsDir, 0o755))
+	roots, err := dirs.Roots(stateDir, runDir)
+	require.NoError(tb, err)
+	sockDir := filepath.Join(dirs.SharedDir, "pod")
+	require.NoError(tb, os.Mkdir(sockDir, 0o750))
+	e := &env{ovs: sw, store: store, events: &events{}, sockDir: sockDir, runDir: runDir, dirs: dirs, base: base,
+		metrics: adapterkit.NewMetrics(contracts.EngineOVSDPDK), roots: roots}
+	e.a, err = adapter.New(e.config())
+	require.NoError(tb, err)
 	return e
+}
+
+// config is the adapter's configuration in e.
+func (e *env) config() adapter.Config {
+	return adapter.Config{OVS: e.ovs, Store: e.store, Events: e.events, Metrics: e.metrics, OVSRunDir: e.runDir, Roots: e.roots, Version: "test"}
 }
 
 func key(c, i string) contracts.AttachmentKey {
@@ -95,4 +123,16 @@ func vhostServerReq(k contracts.AttachmentKey, sockDir string) *contracts.Attach
 	return r
 }
 
-func promRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+// restart is a new adapter on e's state dir, pod directories and OVS, as
+// after an adapter restart.
+func (e *env) restart(tb testing.TB) *env {
+	tb.Helper()
+	r := *e
+	var err error
+	r.store, err = adapter.OpenStore(e.store.Dir())
+	require.NoError(tb, err)
+	r.events, r.metrics = &events{}, adapterkit.NewMetrics(contracts.EngineOVSDPDK)
+	r.a, err = adapter.New(r.config())
+	require.NoError(tb, err)
+	return &r
+}

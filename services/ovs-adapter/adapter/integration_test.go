@@ -24,20 +24,14 @@ func realEnv(t *testing.T, inst *ovsdpdk.Instance, stateDir string) *env {
 	t.Helper()
 	c := ovs.NewClient(ovs.Config{Remote: inst.DBRemote()})
 	t.Cleanup(func() { _ = c.Close() })
-	if stateDir == "" {
-		stateDir = filepath.Join(t.TempDir(), "state")
-	}
-	store, err := adapter.OpenStore(stateDir)
-	require.NoError(t, err)
-	// Short socket dir: sun_path is 108 bytes.
-	sockDir, err := os.MkdirTemp("", "pod")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
-	e := &env{ovs: c, store: store, events: &events{}, sockDir: sockDir, runDir: inst.RunDir()}
-	e.a, err = adapter.New(adapter.Config{OVS: c, Store: store, Events: e.events,
-		Metrics: adapter.NewMetrics(promRegistry()), OVSRunDir: inst.RunDir(), Version: "test"})
-	require.NoError(t, err)
-	return e
+	return buildEnv(t, c, stateDir, inst.RunDir())
+}
+
+// startReal starts a private OVS-DPDK and an adapter on it.
+func startReal(t *testing.T) (*ovsdpdk.Instance, *env) {
+	t.Helper()
+	inst := ovsdpdktest.Start(t)
+	return inst, realEnv(t, inst, "")
 }
 
 func vsctl(t *testing.T, inst *ovsdpdk.Instance, args ...string) string {
@@ -48,8 +42,7 @@ func vsctl(t *testing.T, inst *ovsdpdk.Instance, args ...string) string {
 }
 
 func TestRealOVSPortKinds(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 
 	tests := []struct {
@@ -109,8 +102,7 @@ func TestRealOVSPortKinds(t *testing.T) {
 }
 
 func TestRealOVSBridgeOwnership(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 	vsctl(t, inst, "add-br", "br-op", "--", "set", "Bridge", "br-op", "datapath_type=netdev")
 
@@ -138,8 +130,7 @@ func TestRealOVSBridgeOwnership(t *testing.T) {
 // left behind and the restarted vswitchd cannot bind them; after the
 // adapter's state is lost its ports are orphans. Reconcile repairs both.
 func TestRealOVSReconcile(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 	reqs := []*contracts.AttachRequest{memifReq(key("m1", "net1"), e.sockDir), vhostClientReq(key("v1", "net1"), e.sockDir),
 		vhostServerReq(key("s1", "net1"), e.sockDir)}
@@ -190,7 +181,7 @@ func TestRealOVSReconcile(t *testing.T) {
 	assert.Equal(t, "br-op", vsctl(t, inst, "list-br"))
 
 	// And a restarted adapter with its state re-creates them all.
-	e3 := realEnv(t, inst, e.store.Dir())
+	e3 := e.restart(t)
 	res, err = e3.a.Reconcile(ctx)
 	require.NoError(t, err)
 	assert.Len(t, res.Recreated, 3)
@@ -200,8 +191,7 @@ func TestRealOVSReconcile(t *testing.T) {
 // TestRealOVSTestpmdLinkUp: a testpmd "pod" on each port kind brings the
 // OVS interface's link up, which proves the socket, mode and queue options.
 func TestRealOVSTestpmdLinkUp(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -252,8 +242,7 @@ func mustAtoi(t *testing.T, s string) int {
 // TestRealOVSConcurrent: parallel attaches create one bridge together and
 // parallel detaches remove it exactly when the last port goes.
 func TestRealOVSConcurrent(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 	const n = 8
 	run := func(f func(i int) error) {

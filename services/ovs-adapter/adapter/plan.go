@@ -9,11 +9,18 @@ import (
 	"strings"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/limits"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
 // DefaultBridge is the OVS bridge used when a request names none.
 const DefaultBridge = "br-usrsp"
+
+// ovsLimits are OVS-DPDK's interface limits (usrsp.dev/contracts/limits).
+var ovsLimits, _ = limits.For(limits.OVSDPDK)
+
+// invalid makes a limits error a request error.
+func invalid(err error) error { return contracts.Errorf(contracts.CodeInvalidConfig, "%v", err) }
 
 // PortName is the OVS port (and interface) name of an attachment: "usp"
 // and the first 12 hex digits of SHA-256("<containerID>/<ifName>"). It is
@@ -64,11 +71,15 @@ func planPort(r *contracts.AttachRequest, pmds int) (*portPlan, error) {
 	if len(bridge) > 15 || strings.ContainsAny(bridge, "/ \t\n,=") {
 		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.bridge.name %q is not a usable OVS bridge name (1-15 bytes, no '/', ',', '=' or spaces)", bridge)
 	}
-	if vlan < 0 || vlan > 4094 {
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.bridge.vlan %d is outside 0-4094", vlan)
+	if vlan != 0 {
+		if err := ovsLimits.VLAN("interface.bridge.vlan", vlan); err != nil {
+			return nil, invalid(err)
+		}
 	}
-	if h.MTU != 0 && (h.MTU < 68 || h.MTU > 9702) {
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "interface.mtu %d is outside 68-9702 (OVS-DPDK's limit)", h.MTU)
+	if h.MTU != 0 {
+		if err := ovsLimits.MTU("interface.mtu", h.MTU); err != nil {
+			return nil, invalid(err)
+		}
 	}
 	if h.MAC != "" {
 		if _, err := net.ParseMAC(h.MAC); err != nil || len(h.MAC) != 17 {
@@ -156,20 +167,23 @@ func memifArgs(h contracts.HostInterface, mac string, pmds int) (string, error) 
 	}
 	args := fmt.Sprintf("role=%s,id=%d,socket=%s,socket-abstract=no", role, m.ID, h.SocketPath)
 	if m.RingSize != 0 {
-		if m.RingSize < 2 || m.RingSize > 1<<14 || m.RingSize&(m.RingSize-1) != 0 {
-			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.ringSize %d is not a power of two in 2-16384", m.RingSize)
+		if err := ovsLimits.MemifRingSize("interface.memif.ringSize", m.RingSize); err != nil {
+			return "", invalid(err)
 		}
 		args += ",rsize=" + strconv.Itoa(bits.TrailingZeros(uint(m.RingSize)))
 	}
 	if m.BufferSize != 0 {
-		if m.BufferSize < 128 || m.BufferSize > 65535 {
-			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.bufferSize %d is outside 128-65535", m.BufferSize)
+		if err := ovsLimits.MemifBufferSize("interface.memif.bufferSize", m.BufferSize); err != nil {
+			return "", invalid(err)
 		}
 		args += ",bsize=" + strconv.Itoa(m.BufferSize)
 	}
 	if m.Secret != "" {
-		if len(m.Secret) > 24 || strings.ContainsAny(m.Secret, ",= \t\n") {
-			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.secret must be at most 24 bytes without ',', '=' or spaces")
+		if err := ovsLimits.MemifSecret("interface.memif.secret", m.Secret); err != nil {
+			return "", invalid(err)
+		}
+		if strings.ContainsAny(m.Secret, ",= \t\n") { // they would end the devargs value
+			return "", contracts.Errorf(contracts.CodeInvalidConfig, "interface.memif.secret must not contain ',', '=' or spaces")
 		}
 		args += ",secret=" + m.Secret
 	}

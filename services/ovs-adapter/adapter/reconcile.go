@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/confine"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
+
+// opReconcile names reconcile in error events (it is no request op).
+const opReconcile contracts.Op = "reconcile"
 
 // ReconcileResult says what a reconcile changed.
 type ReconcileResult struct {
@@ -39,15 +42,12 @@ func (a *Adapter) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	a.gate.Unlock()
 	d := time.Since(start)
 	if err != nil {
-		a.cfg.Metrics.failed("reconcile", err)
-		a.publish(contracts.Event{Kind: contracts.EventError, Duration: d, Message: "reconcile: " + err.Error()})
+		a.publish(contracts.ErrorEvent(opReconcile, nil, "", d, err))
 		return res, err
 	}
-	a.cfg.Metrics.reconciles.WithLabelValues("removed").Add(float64(len(res.Removed)))
-	a.cfg.Metrics.reconciles.WithLabelValues("recreated").Add(float64(len(res.Recreated)))
-	a.publish(contracts.Event{Kind: contracts.EventReconciled, Duration: d,
-		Message: fmt.Sprintf("%d attachments; removed %d ports without a record, re-created %d, re-exposed %d vhost-user sockets, %d failed",
-			a.count(), len(res.Removed), len(res.Recreated), res.Relinked, len(res.Failed))})
+	a.metrics.reconciled(res)
+	a.publish(contracts.ReconciledEvent(nil, "", d, fmt.Sprintf("%d attachments; removed %d ports without a record, re-created %d, re-exposed %d vhost-user sockets, %d failed",
+		a.count(), len(res.Removed), len(res.Recreated), res.Relinked, len(res.Failed))))
 	return res, nil
 }
 
@@ -80,8 +80,7 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 			redo = append(redo, rec)
 		} else if wasFailed[rec.Port.Name] { // vswitchd retried it itself (Sync made it reconfigure)
 			k := rec.Attachment.Key
-			a.publish(contracts.Event{Kind: contracts.EventReconciled, Key: &k, Network: rec.Attachment.Network,
-				Message: "port " + rec.Port.Name + " is back"})
+			a.publish(contracts.ReconciledEvent(&k, rec.Attachment.Network, 0, "port "+rec.Port.Name+" is back"))
 		}
 	}
 	var doomed []string
@@ -96,8 +95,7 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 	for _, n := range doomed {
 		if _, ok := byName[n]; !ok {
 			res.Removed = append(res.Removed, n)
-			a.publish(contracts.Event{Kind: contracts.EventReconciled, Key: keyOf(live[n]), Network: live[n].ExternalIDs[ovs.ExtNetwork],
-				Message: "removed port " + n + ": no attachment record"})
+			a.publish(contracts.ReconciledEvent(keyOf(live[n]), live[n].ExternalIDs[ovs.ExtNetwork], 0, "removed port "+n+": no attachment record"))
 		}
 	}
 	// Broken or changed ports are replaced in the same transaction that
@@ -105,17 +103,21 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 	// to bind in one vswitchd pass and adding it in another leaves DPDK
 	// unable to bind its path again (seen with OVS 3.1 / DPDK 22.11).
 	var specs []ovs.PortSpec
+	kept := redo[:0] // a record whose socket path no longer confines is not handed to vswitchd
+	for _, rec := range redo {
+		switch err := a.clearSockets(rec); {
+		case contracts.CodeOf(err) == contracts.CodeIO:
+			return res, fmt.Errorf("re-create port %s: %w", rec.Port.Name, err)
+		case err != nil:
+			res.Failed = append(res.Failed, rec.Port.Name)
+			k := rec.Attachment.Key
+			a.publish(contracts.ErrorEvent(opReconcile, &k, rec.Attachment.Network, 0, fmt.Errorf("not re-creating port %s: %w", rec.Port.Name, err)))
+		default:
+			kept = append(kept, rec)
+		}
+	}
+	redo = kept
 	for i, rec := range redo {
-		if isMemifServer(rec) {
-			if err := removeStaleSocket(rec.Attachment.SocketPath); err != nil {
-				return res, fmt.Errorf("re-create port %s: %w", rec.Port.Name, err)
-			}
-		}
-		if rec.OVSSocket != "" {
-			if err := removeStaleSocket(rec.OVSSocket); err != nil {
-				return res, fmt.Errorf("re-create port %s: %w", rec.Port.Name, err)
-			}
-		}
 		if old, ok := memifIndex(rec.Port); ok {
 			// A fresh device name: DPDK may keep the old one allocated
 			// after the restarted vswitchd failed to re-create it.
@@ -136,13 +138,12 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 		k := rec.Attachment.Key
 		if p := ports[i]; p.Broken() {
 			res.Failed = append(res.Failed, rec.Port.Name)
-			a.publish(contracts.Event{Kind: contracts.EventError, Key: &k, Network: rec.Attachment.Network,
-				Message: fmt.Sprintf("reconcile: ovs-vswitchd could not re-create port %s: %s", p.Name, p.Error)})
+			a.publish(contracts.ErrorEvent(opReconcile, &k, rec.Attachment.Network, 0,
+				contracts.Errorf(contracts.CodeVswitch, "ovs-vswitchd could not re-create port %s: %s", p.Name, p.Error)))
 			continue
 		}
 		res.Recreated = append(res.Recreated, rec.Port.Name)
-		a.publish(contracts.Event{Kind: contracts.EventReconciled, Key: &k, Network: rec.Attachment.Network,
-			Message: "re-created port " + rec.Port.Name})
+		a.publish(contracts.ReconciledEvent(&k, rec.Attachment.Network, 0, "re-created port "+rec.Port.Name))
 	}
 	failed := map[string]bool{}
 	for _, n := range res.Failed {
@@ -155,10 +156,33 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 		if rec.OVSSocket == "" || rec.Attachment.SocketPath == rec.OVSSocket || a.socketOK(rec) || slices.Contains(res.Failed, rec.Port.Name) {
 			continue
 		}
-		if err := exposeSocket(rec.OVSSocket, rec.Attachment.SocketPath, rec.Requested.Vhost.Group); err != nil {
+		ovsSock, err := a.ovsSocket(rec.Port.Name)
+		if err != nil {
 			return res, err
 		}
+		pod, err := a.podSocket(rec.Attachment.SocketPath)
+		if err == nil {
+			err = exposeSocket(ovsSock, pod)
+		}
+		if contracts.CodeOf(err) == contracts.CodeIO || contracts.CodeOf(err) == contracts.CodeVswitch {
+			return res, err
+		}
+		if err != nil { // the pod's path no longer confines or holds a pod's file: its own problem
+			k := rec.Attachment.Key
+			a.publish(contracts.ErrorEvent(opReconcile, &k, rec.Attachment.Network, 0, fmt.Errorf("vhost-user socket of port %s not exposed again: %w", rec.Port.Name, err)))
+			continue
+		}
 		res.Relinked++
+	}
+	// A restarted vswitchd made every socket anew: give them to the pods again.
+	for _, rec := range recs {
+		if slices.Contains(res.Failed, rec.Port.Name) {
+			continue
+		}
+		if err := a.giveSockets(rec, 0); err != nil {
+			k := rec.Attachment.Key
+			a.publish(contracts.ErrorEvent(opReconcile, &k, rec.Attachment.Network, 0, fmt.Errorf("sockets of port %s not given to the pod: %w", rec.Port.Name, err)))
+		}
 	}
 	return res, nil
 }
@@ -175,22 +199,15 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 func (a *Adapter) RemoveStaleSockets() (removed, inUse int, err error) {
 	var errs []error
 	for _, rec := range a.snapshot() {
-		var paths []string
-		if isMemifServer(rec) {
-			paths = append(paths, rec.Attachment.SocketPath)
-		}
-		if rec.OVSSocket != "" {
-			paths = append(paths, rec.OVSSocket)
-		}
-		for _, p := range paths {
-			if _, err := os.Lstat(p); err != nil {
+		for _, p := range a.vswitchdSockets(rec) {
+			if _, err := confine.Lstat(p); err != nil {
 				continue // gone already (or unreadable: reconcile reports it)
 			}
 			switch err := removeStaleSocket(p); contracts.CodeOf(err) {
 			case 0:
 				removed++
 			case contracts.CodeConflict:
-				if strings.Contains(err.Error(), "in use") {
+				if isInUse(err) {
 					inUse++
 				} // else not a socket: never ours to remove
 			default:
@@ -199,6 +216,44 @@ func (a *Adapter) RemoveStaleSockets() (removed, inUse int, err error) {
 		}
 	}
 	return removed, inUse, errors.Join(errs...)
+}
+
+// vswitchdSockets are the sockets vswitchd serves for rec (memif server,
+// dpdkvhostuser), confined; one that does not confine is left out.
+func (a *Adapter) vswitchdSockets(rec Record) []confine.Path {
+	var out []confine.Path
+	if isMemifServer(rec) {
+		if p, err := a.podSocket(rec.Attachment.SocketPath); err == nil {
+			out = append(out, p)
+		}
+	}
+	if rec.OVSSocket != "" {
+		if p, err := a.ovsSocket(rec.Port.Name); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// clearSockets prepares rec's port to be re-created: its socket path must
+// still confine (it is handed to vswitchd again) and the sockets a dead
+// vswitchd left are removed.
+func (a *Adapter) clearSockets(rec Record) error {
+	if p := rec.Attachment.SocketPath; p != "" && p != rec.OVSSocket {
+		pod, err := a.podSocket(p)
+		if err != nil {
+			return err
+		}
+		if err := checkSocketFile(pod, p); err != nil {
+			return err
+		}
+	}
+	for _, p := range a.vswitchdSockets(rec) {
+		if err := removeStaleSocket(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // renameMemif gives rec's memif port a new net_memif index.

@@ -1,14 +1,12 @@
 package adapter
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/adapterkit/recordstore"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
@@ -27,96 +25,78 @@ type Record struct {
 	OVSSocket string `json:"ovsSocket,omitempty"`
 }
 
-// Store keeps one JSON file per attachment in a directory, named after the
-// attachment's port name. Writes are atomic (temp file, fsync, rename,
-// fsync of the directory), so a crash leaves the old or the new record.
-type Store struct{ dir string }
+// Store is the directory of records (libs/adapterkit/recordstore).
+type Store = recordstore.Store[Record]
 
-// OpenStore creates dir if needed.
+// OpenStore opens the records in dir. Records of older adapters, named
+// after the port (usp….json), are renamed to recordstore's names.
 func OpenStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, contracts.Errorf(contracts.CodeIO, "state dir %s: %v", dir, err)
-	}
-	return &Store{dir: dir}, nil
+	return recordstore.Open(dir, func(r Record) contracts.AttachmentKey { return r.Attachment.Key })
 }
 
-func (s *Store) path(k contracts.AttachmentKey) string {
-	return filepath.Join(s.dir, PortName(k)+".json")
-}
-
-// Put writes rec atomically.
-func (s *Store) Put(rec Record) error {
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return contracts.Errorf(contracts.CodeInternal, "encode record %s: %v", rec.Attachment.Key, err)
+// checkRecord checks what a loaded record names: a port name of its key,
+// OVS's socket in the run dir, a socket path beneath the roots, and port
+// options that are the adapter's own and name no other path (no option a
+// tampered state file adds, e.g. another dpdk-devargs device, reaches
+// vswitchd). It checks only what touches files, so records of older
+// versions still load. Actions re-confine the socket path when they use
+// it (podSocket).
+func (a *Adapter) checkRecord(r Record) error {
+	k := r.Attachment.Key
+	bad := func(what string) error {
+		return contracts.Errorf(contracts.CodeInvalidConfig, "record of attachment %s: %s; ignoring it (reconcile removes its port)", k, what)
 	}
-	if err := writeAtomic(s.dir, s.path(rec.Attachment.Key), b); err != nil {
-		return contracts.Errorf(contracts.CodeIO, "write record %s: %v", rec.Attachment.Key, err)
+	if err := a.checkKey(k); err != nil {
+		return bad(err.Error())
+	}
+	if !slices.Contains(portNames(k), r.Port.Name) {
+		return bad("port " + r.Port.Name + " is not the attachment's")
+	}
+	sock := r.Attachment.SocketPath
+	if r.OVSSocket != "" && (r.OVSSocket != a.ovsSocketPath(r.Port.Name) || r.Port.Type != ovs.TypeVhostUser) {
+		return bad("OVS socket " + r.OVSSocket + " is not its port's in the OVS run dir")
+	}
+	if sock != "" && sock != r.OVSSocket {
+		if _, err := a.cfg.Roots.Resolve(socketField, sock); err != nil {
+			return bad(err.Error())
+		}
+	}
+	if !slices.Contains([]string{ovs.TypeVhostUser, ovs.TypeVhostUserClient, ovs.TypeDPDK, ovs.TypeSystem}, r.Port.Type) {
+		return bad("port type " + r.Port.Type + " is not one the adapter makes")
+	}
+	for opt, v := range r.Port.Options {
+		switch {
+		case opt == "n_rxq":
+		case opt == "vhost-server-path" && r.Port.Type == ovs.TypeVhostUserClient && v == sock:
+		case opt == "dpdk-devargs" && r.Port.Type == ovs.TypeDPDK && memifDevargs(v, sock):
+		default:
+			return bad(fmt.Sprintf("options:%s=%q is not what the adapter sets for its socket path", opt, v))
+		}
 	}
 	return nil
 }
 
-func writeAtomic(dir, path string, b []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
+// memifDevargs reports whether d is net_memif devargs as memifArgs makes
+// them, with sock as the socket.
+func memifDevargs(d, sock string) bool {
+	if _, ok := memifIndex(ovs.PortSpec{Options: map[string]string{"dpdk-devargs": d}}); !ok {
+		return false
 	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
+	kvs := strings.Split(d, ",")[1:]
+	for _, kv := range kvs {
+		switch k, v, _ := strings.Cut(kv, "="); k {
+		case "role", "id", "rsize", "bsize", "secret", "mac":
+		case "socket":
+			if v != sock || sock == "" {
+				return false
+			}
+		case "socket-abstract":
+			if v != "no" {
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	if err := errors.Join(f.Sync(), f.Close()); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return slices.Contains(kvs, "socket="+sock) && slices.Contains(kvs, "socket-abstract=no")
 }
-
-// Delete removes k's record; a missing one is fine.
-func (s *Store) Delete(k contracts.AttachmentKey) error {
-	if err := os.Remove(s.path(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return contracts.Errorf(contracts.CodeIO, "delete record %s: %v", k, err)
-	}
-	return nil
-}
-
-// All reads every record. A file that does not decode is an error naming
-// it: silently dropping it would make reconcile delete a live port.
-func (s *Store) All() ([]Record, error) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return nil, contracts.Errorf(contracts.CodeIO, "read state dir %s: %v", s.dir, err)
-	}
-	var out []Record
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		path := filepath.Join(s.dir, e.Name())
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, contracts.Errorf(contracts.CodeIO, "read record %s: %v", path, err)
-		}
-		var rec Record
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, contracts.Errorf(contracts.CodeDecode, "record %s: %v", path, err)
-		}
-		if want := PortName(rec.Attachment.Key) + ".json"; want != e.Name() {
-			return nil, contracts.Errorf(contracts.CodeDecode, "record %s holds attachment %s (expected file %s)", path, rec.Attachment.Key, want)
-		}
-		out = append(out, rec)
-	}
-	return out, nil
-}
-
-// Dir is the state directory.
-func (s *Store) Dir() string { return s.dir }
-
-func (s *Store) String() string { return fmt.Sprintf("store(%s)", s.dir) }

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/libs/ovsdpdk/ovsdpdktest"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
@@ -55,8 +54,7 @@ func vethReq(k contracts.AttachmentKey) *contracts.AttachRequest {
 // CHECK sees the ports; DETACH removes the ports and never the netdevs
 // (cni-entry made them); GC by external_ids finds a system port.
 func TestRealOVSVeth(t *testing.T) {
-	inst := ovsdpdktest.Start(t)
-	e := realEnv(t, inst, "")
+	inst, e := startReal(t)
 	ctx := context.Background()
 	a := newVethPod(t, key("vetha", "net1"), "10.77.0.1/24")
 	b := newVethPod(t, key("vethb", "net1"), "10.77.0.2/24")

@@ -1,16 +1,16 @@
-// Package daemon wires the ovs-dpdk adapter into a node daemon: NATS
-// service, events, reconcile on start and after OVS restarts, and the
-// health/readiness/metrics HTTP endpoint. cmd/ovs-adapter is a thin main
-// around Run; tests, the e2e suite and the demo can run it in-process.
+// Package daemon wires the ovs-dpdk adapter into a node daemon on
+// libs/adapterkit (NATS, the micro service, health/readiness/metrics HTTP,
+// the records): here is what is OVS's, the connection and vswitchd watch
+// loop that reconciles on start and after OVS restarts. cmd/ovs-adapter is
+// a thin main around Run; tests, the e2e suite and the demo can run it
+// in-process.
 package daemon
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"flag"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,15 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/rs/zerolog"
-
 	"usrsp.dev/contracts"
-	"usrsp.dev/contracts/service"
+	"usrsp.dev/libs/adapterkit"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
@@ -38,98 +31,127 @@ const maxRetries = 5
 // Version is the adapter's version.
 const Version = "0.1.0"
 
+// Program is the ovs-adapter binary: its flag defaults and what --version
+// prints.
+var Program = adapterkit.Program{
+	Name: "ovs-adapter", Engine: contracts.EngineOVSDPDK, Version: Version,
+	Vswitch:  "Open vSwitch 3.1 with DPDK 22.11",
+	StateDir: "/var/lib/usrsp/ovs-adapter", MetricsAddr: ":9477",
+}
+
 // Config configures the daemon.
 type Config struct {
-	NATSURL   string
-	NATSCreds string
-	Node      string
+	adapterkit.Config
 	OVSDB     string // OVSDB remote, e.g. unix:/var/run/openvswitch/db.sock
 	OVSRunDir string // ovs-vswitchd's run dir (pid file, dpdkvhostuser sockets)
-	StateDir  string
-	// MetricsAddr is the listen address of /healthz, /readyz, /metrics
-	// ("" disables it; ":0" picks a port, see Daemon.HTTPAddr).
-	MetricsAddr string
 	// WatchInterval is how often OVS is checked for a lost connection or a
 	// restarted vswitchd (default 1s).
 	WatchInterval time.Duration
-	Log           zerolog.Logger
+	// Conn, if set, is the OVS to use instead of dialing OVSDB (tests:
+	// ovstest.Fake). Close closes it.
+	Conn ovs.Conn
+}
+
+// RegisterFlags registers the OVS flags on fs (the common ones are the
+// kit's, see Program.Parse).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.OVSDB, "ovsdb", adapterkit.Env("OVSDB", "unix:/var/run/openvswitch/db.sock"), "OVSDB remote (env OVSDB)")
+	fs.StringVar(&c.OVSRunDir, "ovs-rundir", adapterkit.Env("OVS_RUNDIR", "/var/run/openvswitch"), "ovs-vswitchd's run dir: pid file and dpdkvhostuser sockets (env OVS_RUNDIR)")
 }
 
 // Daemon is a running adapter.
 type Daemon struct {
+	*adapterkit.Base
 	cfg     Config
 	Adapter *adapter.Adapter
-	ovs     *ovs.Client
-	nc      *nats.Conn
-	svc     micro.Service
-	http    *http.Server
-	ln      net.Listener
-	ready   atomic.Bool
+	ovs     ovs.Conn
 	// reconciled counts successful reconciles (tests wait on it).
 	reconciled atomic.Int64
+	synced     bool // the last reconcile succeeded (Run's state after Start)
 	kick       chan struct{}
+}
+
+// Run starts the daemon and serves until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
 }
 
 // Start connects everything, reconciles once (if OVS is reachable) and
 // starts serving. Stop it with Run's context or Close.
 func Start(ctx context.Context, cfg Config) (*Daemon, error) {
-	if cfg.Node == "" {
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "node name is empty")
-	}
 	if cfg.OVSRunDir == "" {
 		cfg.OVSRunDir = "/var/run/openvswitch"
 	}
 	if cfg.WatchInterval <= 0 {
 		cfg.WatchInterval = time.Second
 	}
-	log := cfg.Log.With().Str("engine", string(contracts.EngineOVSDPDK)).Str("node", cfg.Node).Logger()
-	cfg.Log = log
-	store, err := adapter.OpenStore(cfg.StateDir)
+	base, err := adapterkit.Start(Program, cfg.Config)
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d := &Daemon{cfg: cfg, ovs: ovs.NewClient(ovs.Config{Remote: cfg.OVSDB}), kick: make(chan struct{}, 1)}
+	cfg.Config = base.Config
+	if cfg.Conn == nil {
+		cfg.Conn = ovs.NewClient(ovs.Config{Remote: cfg.OVSDB})
+	}
+	d := &Daemon{Base: base, cfg: cfg, ovs: cfg.Conn, kick: make(chan struct{}, 1)}
 	success := false
 	defer func() {
 		if !success {
 			d.Close()
 		}
 	}()
-
-	if d.nc, err = contracts.ConnectService(contracts.ConnectOptions{URL: cfg.NATSURL, CredentialsFile: cfg.NATSCreds, Name: "usrsp-ovs-adapter/" + cfg.Node},
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrl()).Msg("NATS reconnected") })); err != nil {
+	log := d.Log
+	store, err := adapter.OpenStore(cfg.StateDir) // also cleans up after a crash
+	if err != nil {
 		return nil, err
 	}
+	// The run dir is a root before vswitchd first starts (it makes it too).
+	if err := os.MkdirAll(cfg.OVSRunDir, 0o755); err != nil {
+		return nil, err
+	}
+	roots, err := cfg.PodDirs.Roots(cfg.StateDir, cfg.OVSRunDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Strs("roots", roots.Dirs()).Msg("request paths are confined to these directories")
 	d.Adapter, err = adapter.New(adapter.Config{
-		OVS: d.ovs, Store: store, Events: contracts.NewPublisher(d.nc, cfg.Node, contracts.EngineOVSDPDK),
-		Metrics: adapter.NewMetrics(reg), OVSRunDir: cfg.OVSRunDir, Version: Version,
+		OVS: d.ovs, Store: store, Events: d.Publisher(), Metrics: d.Metrics, OVSRunDir: cfg.OVSRunDir, Roots: roots, Version: Version,
 		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") },
 	})
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MetricsAddr != "" {
-		if err := d.serveHTTP(reg); err != nil {
-			return nil, err
+	if d.ping(ctx) {
+		ok, failed := d.reconcile(ctx, "start")
+		d.synced = ok
+		if ok && failed > 0 {
+			d.Reconcile() // Run retries
 		}
 	}
-	if ok, failed := d.reconcile(ctx, "start"); ok && failed > 0 {
-		d.Reconcile() // Run retries
-	}
-	if d.svc, err = service.Add(d.nc, service.Config{
-		Node: cfg.Node, Engine: contracts.EngineOVSDPDK, Version: Version,
+	if err := d.Serve(d.Adapter, adapterkit.ServiceOptions{
 		Description: "usrsp OVS-DPDK adapter: vhost-user and memif ports for pods",
-		OnRequest:   d.logRequest,
-	}, d.Adapter); err != nil {
-		return nil, fmt.Errorf("register NATS service: %w", err)
+		Metadata:    map[string]string{"ovsdb": cfg.OVSDB},
+	}); err != nil {
+		return nil, err
 	}
-	log.Info().Str("subject", contracts.ServicePrefix(cfg.Node, contracts.EngineOVSDPDK)+".>").Str("ovsdb", cfg.OVSDB).
-		Str("state_dir", cfg.StateDir).Msg("serving")
 	success = true
 	return d, nil
+}
+
+// ping checks the OVSDB connection and reports it to the kit (readiness
+// and usrsp_adapter_vswitch_connected).
+func (d *Daemon) ping(ctx context.Context) bool {
+	err := d.ovs.Ping(ctx)
+	if err != nil {
+		d.VswitchUp(false, err.Error())
+		return false
+	}
+	d.VswitchUp(true, "")
+	return true
 }
 
 // Run serves until ctx is done, watching OVS: after the OVSDB connection
@@ -150,7 +172,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	tick := time.NewTicker(d.cfg.WatchInterval)
 	defer tick.Stop()
 	gen, pid := d.ovs.Generation(), d.vswitchdPID()
-	pending := !d.ready.Load()
+	pending := !d.synced
 	var retry <-chan time.Time // set while ports are left failed
 	backoff, retries := time.Duration(0), 0
 	for {
@@ -164,17 +186,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			retry, pending = nil, true
 			retries++
 		}
-		if err := d.ovs.Ping(ctx); err != nil {
-			d.ready.Store(false)
+		if !d.ping(ctx) {
 			pending = true
 			continue
 		}
 		if g := d.ovs.Generation(); g != gen {
-			d.cfg.Log.Info().Msg("OVSDB connection made again")
+			d.Log.Info().Msg("OVSDB connection made again")
 			gen, pending, retries = g, true, 0
 		}
 		if p := d.vswitchdPID(); p != pid && p != 0 {
-			d.cfg.Log.Info().Int("pid", p).Msg("ovs-vswitchd restarted")
+			d.Log.Info().Int("pid", p).Msg("ovs-vswitchd restarted")
 			pid, pending, retries = p, true, 0
 		}
 		if pending {
@@ -184,10 +205,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			case ok && failed > 0 && retries < maxRetries:
 				backoff = max(2*backoff, time.Second)
 				retry = time.After(backoff)
-				d.cfg.Log.Warn().Int("failed", failed).Dur("retry_in", backoff).Msg("ports left failed by vswitchd; reconciling again")
+				d.Log.Warn().Int("failed", failed).Dur("retry_in", backoff).Msg("ports left failed by vswitchd; reconciling again")
 			case ok:
 				if failed > 0 {
-					d.cfg.Log.Error().Int("failed", failed).Int("retries", retries).
+					d.Log.Error().Int("failed", failed).Int("retries", retries).
 						Msg("ports left failed by vswitchd; not retrying until ovs-vswitchd restarts (Check reports them)")
 				}
 				retry, backoff, retries = nil, 0, 0
@@ -238,7 +259,7 @@ func (d *Daemon) removeStaleSockets(ctx context.Context) {
 	for {
 		n, inUse, err := d.Adapter.RemoveStaleSockets()
 		total += n
-		log := d.cfg.Log.With().Int("removed", total).Int("in_use", inUse).Dur("duration", time.Since(start)).Logger()
+		log := d.Log.With().Int("removed", total).Int("in_use", inUse).Dur("duration", time.Since(start)).Logger()
 		switch {
 		case err != nil:
 			log.Warn().Err(err).Msg("ovs-vswitchd exited; removing its stale sockets failed in part")
@@ -274,21 +295,21 @@ func (d *Daemon) Reconcile() {
 	}
 }
 
-// Reconciled is the number of successful reconciles so far.
-func (d *Daemon) Reconciled() int64 { return d.reconciled.Load() }
+// Reconciles is the number of successful reconciles so far.
+func (d *Daemon) Reconciles() int64 { return d.reconciled.Load() }
 
 // reconcile reports whether it succeeded and how many ports vswitchd
 // failed to re-create.
 func (d *Daemon) reconcile(ctx context.Context, why string) (ok bool, failed int) {
 	start := time.Now()
 	res, err := d.Adapter.Reconcile(ctx)
-	log := d.cfg.Log.With().Str("reason", why).Dur("duration", time.Since(start)).Logger()
+	took := time.Since(start)
+	d.Reconciled(took, err)
+	log := d.Log.With().Str("reason", why).Dur("duration", took).Logger()
 	if err != nil {
-		d.ready.Store(false)
 		log.Warn().Err(err).Msg("reconcile failed; will retry")
 		return false, 0
 	}
-	d.ready.Store(true)
 	d.reconciled.Add(1)
 	log.Info().Strs("removed", res.Removed).Strs("recreated", res.Recreated).Int("relinked", res.Relinked).
 		Strs("failed", res.Failed).Msg("reconciled")
@@ -304,70 +325,8 @@ func (d *Daemon) vswitchdPID() int {
 	return pid
 }
 
-// logRequest logs changes (attach, detach, gc) at info and the frequent
-// reads (check, list, status) at debug; every error at warn.
-func (d *Daemon) logRequest(ri service.RequestInfo) {
-	ev := d.cfg.Log.Info()
-	switch {
-	case ri.Err != nil:
-		ev = d.cfg.Log.Warn().Err(ri.Err).Uint("code", uint(contracts.CodeOf(ri.Err)))
-	case ri.Op == contracts.OpCheck || ri.Op == contracts.OpList || ri.Op == contracts.OpStatus:
-		ev = d.cfg.Log.Debug()
-	}
-	if ri.Key != nil {
-		ev = ev.Str("container_id", ri.Key.ContainerID).Str("ifname", ri.Key.IfName)
-	}
-	ev.Str("subject", ri.Subject).Str("op", string(ri.Op)).Dur("duration", ri.Duration).Msg("request")
-}
-
-func (d *Daemon) serveHTTP(reg *prometheus.Registry) error {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !d.ready.Load() || !d.nc.IsConnected() {
-			http.Error(w, "not ready: OVS not reconciled or NATS disconnected", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	ln, err := net.Listen("tcp", d.cfg.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	d.ln = ln
-	d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.cfg.Log.Error().Err(err).Msg("metrics server stopped")
-		}
-	}()
-	return nil
-}
-
-// HTTPAddr is the address the HTTP endpoint listens on ("" if none).
-func (d *Daemon) HTTPAddr() string {
-	if d.ln == nil {
-		return ""
-	}
-	return d.ln.Addr().String()
-}
-
-// Ready reports what /readyz reports.
-func (d *Daemon) Ready() bool { return d.ready.Load() && d.nc != nil && d.nc.IsConnected() }
-
-// Close stops serving and closes the connections. Safe to call twice.
+// Close stops serving and closes the connections (the kit's and OVS). Safe to call twice.
 func (d *Daemon) Close() {
-	if d.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = d.http.Shutdown(ctx)
-		cancel()
-	}
-	if d.svc != nil {
-		_ = d.svc.Stop()
-	}
-	if d.nc != nil {
-		d.nc.Close()
-	}
+	d.Base.Close()
 	_ = d.ovs.Close()
 }

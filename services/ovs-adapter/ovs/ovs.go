@@ -97,3 +97,16 @@ type OVS interface {
 	// Info reads the switch's version and readiness.
 	Info(ctx context.Context) (Info, error)
 }
+
+// Conn is an OVS connection as the daemon watches it: the adapter's OVS
+// plus liveness. *Client is one; ovstest.Fake is one for tests.
+type Conn interface {
+	OVS
+	// Ping checks that OVSDB answers (dialing if needed).
+	Ping(ctx context.Context) error
+	// Generation grows each time the connection was made again.
+	Generation() uint64
+	Close() error
+}
+
+var _ Conn = (*Client)(nil)

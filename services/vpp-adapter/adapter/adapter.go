@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/store"
+	"usrsp.dev/libs/adapterkit"
 	"usrsp.dev/libs/vpp"
 )
 
@@ -27,19 +27,14 @@ import (
 // release the binary API is generated for.
 const Version = "0.1.0+vpp" + vpp.BuiltFor
 
-// Publisher publishes adapter events (contracts.Publisher in production).
-type Publisher interface {
-	Publish(contracts.Event) error
-}
-
 // Config configures an Adapter.
 type Config struct {
-	Store *store.Store
+	Store *Store
 	Log   zerolog.Logger
 	// Events may be nil.
-	Events Publisher
-	// Metrics may be nil.
-	Metrics *Metrics
+	Events contracts.EventPublisher
+	// Metrics may be nil; the adapter keeps its attachments gauge.
+	Metrics *adapterkit.Metrics
 	// TablePerNetwork puts L3 (netType interface) attachments of each
 	// network into their own VPP IP table (see TableID); off: table 0.
 	TablePerNetwork bool
@@ -53,9 +48,11 @@ type Config struct {
 // Adapter implements contracts.Adapter on VPP.
 type Adapter struct {
 	cfg   Config
-	store *store.Store
+	store *Store
 
-	// gate lets requests run together but not during a replay.
+	// gate lets requests run together but not during a replay or a GC,
+	// which need records and VPP to hold still (GC has no key, so
+	// contracts/service does not serialize it with anything).
 	gate sync.RWMutex
 	// shared serializes changes to VPP state that attachments share
 	// (memif socket registrations, bridge domains). VPP handles API
@@ -83,8 +80,10 @@ func New(cfg Config) *Adapter {
 }
 
 // Up takes a new VPP session and replays the desired state on it. It is
-// called on the first connect and on every reconnect.
-func (a *Adapter) Up(ctx context.Context, s vpp.Session) {
+// called on the first connect and on every reconnect. It publishes the
+// replay's summary (or an error event) first, then one event per
+// attachment the replay re-created or failed.
+func (a *Adapter) Up(ctx context.Context, s vpp.Session) (ReplaySummary, error) {
 	a.gate.Lock()
 	defer a.gate.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.ReplayTimeout)
@@ -96,7 +95,6 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) {
 	a.mu.Lock()
 	a.client, a.vppVersion, a.ready = s.Client, version, false
 	a.mu.Unlock()
-	a.cfg.Metrics.connected(true)
 	a.cfg.Log.Info().Str("vpp_version", version).Msg("connected to VPP, replaying desired state")
 
 	sum, err := a.reconcile(ctx, s.Client)
@@ -107,18 +105,25 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) {
 	a.mu.Lock()
 	a.ready, a.lastErr = err == nil, msg
 	a.mu.Unlock()
-	ev := contracts.Event{Kind: contracts.EventReconciled, Message: sum.String(), Duration: sum.Duration}
 	if err != nil {
-		ev.Message += ": " + msg
 		a.cfg.Log.Error().Err(err).Str("summary", sum.String()).Dur("duration", sum.Duration).Msg("replay incomplete")
+		a.publish(contracts.ErrorEvent(opReplay, nil, "", sum.Duration, errorf(err, "%s", sum)))
 	} else {
 		a.cfg.Log.Info().Str("summary", sum.String()).Dur("duration", sum.Duration).Msg("replay done")
+		a.publish(contracts.ReconciledEvent(nil, "", sum.Duration, sum.String()))
 	}
-	a.publish(ev)
 	for _, e := range sum.events {
 		a.publish(e)
 	}
+	return sum, err
 }
+
+// opReplay and opConnection name what failed in error events that are not
+// a request's.
+const (
+	opReplay     contracts.Op = "replay"
+	opConnection contracts.Op = "connection"
+)
 
 // Down forgets the VPP session after the connection was lost or failed.
 func (a *Adapter) Down(err error) {
@@ -130,10 +135,9 @@ func (a *Adapter) Down(err error) {
 		a.vppVersion = ie.Found // status' vswitch: the VPP that runs, not the last compatible one
 	}
 	a.mu.Unlock()
-	a.cfg.Metrics.connected(false)
 	a.cfg.Log.Warn().Err(err).Bool("was_connected", wasUp).Msg("VPP connection down")
 	if wasUp {
-		a.publish(contracts.Event{Kind: contracts.EventError, Message: "VPP connection lost: " + err.Error()})
+		a.publish(contracts.ErrorEvent(opConnection, nil, "", 0, errorf(err, "VPP connection lost")))
 	}
 }
 
@@ -161,15 +165,12 @@ func (a *Adapter) session() (*vpp.Client, error) {
 func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
 	start := time.Now()
 	resp, err := a.attach(ctx, r)
-	k := r.Key
-	ev := contracts.Event{Kind: contracts.EventAttached, Key: &k, Network: r.Network, Duration: time.Since(start)}
 	if err != nil {
-		ev.Kind, ev.Message = contracts.EventError, "attach: "+err.Error()
-	} else {
-		ev.Message = describe(resp.Attachment)
+		a.publish(contracts.ErrorEvent(contracts.OpAttach, &r.Key, r.Network, time.Since(start), err))
+		return nil, err
 	}
-	a.publish(ev)
-	return resp, err
+	a.publish(contracts.AttachedEvent(r.Key, r.Network, time.Since(start), describe(resp.Attachment)))
+	return resp, nil
 }
 
 func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
@@ -201,7 +202,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 		// The record outlived the interface (VPP restarted before the
 		// replay, or a failed attach): create it again.
 	}
-	rec = &store.Record{Tag: Tag(r.Key), Attachment: contracts.Attachment{
+	rec = &Record{Tag: Tag(r.Key), Attachment: contracts.Attachment{
 		Key: r.Key, Network: r.Network, Engine: contracts.EngineVPP, Pod: r.Pod, Interface: r.Interface,
 		SocketPath: p.podSocket, CreatedAt: time.Now().UTC(),
 	}, Table: p.table}
@@ -226,7 +227,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 // failure it undoes what it did, in reverse order.
 // known is nil for an attach, which asks VPP; the replay passes what it
 // read once for its whole pass.
-func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *store.Record, p *plan, known *replayView) error {
+func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *Record, p *plan, known *replayView) error {
 	a.shared.Lock()
 	defer a.shared.Unlock()
 	success := false
@@ -510,7 +511,7 @@ func deleteLoopback(ctx context.Context, c *vpp.Client, lo vpp.Interface) error 
 }
 
 // loopTagOf is the loopback tag an L3 record needs, "" for other records.
-func loopTagOf(r *store.Record) string {
+func loopTagOf(r *Record) string {
 	if r.Attachment.Interface.NetType != contracts.NetTypeInterface {
 		return ""
 	}
@@ -556,17 +557,16 @@ func (a *Adapter) releaseBridge(ctx context.Context, c *vpp.Client, id uint32) e
 // removed, or an error event.
 func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*contracts.DetachResponse, error) {
 	start := time.Now()
+	a.gate.RLock()
 	d, err := a.detach(ctx, r.Key)
-	k := r.Key
-	ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: cmp.Or(r.Network, d.network), Duration: time.Since(start)}
+	a.gate.RUnlock()
+	network := cmp.Or(r.Network, d.network)
 	switch {
 	case err != nil:
-		ev.Kind, ev.Message = contracts.EventError, "detach: "+err.Error()
-		a.publish(ev)
+		a.publish(contracts.ErrorEvent(contracts.OpDetach, &r.Key, network, time.Since(start), err))
 		return nil, err
 	case d.removed:
-		ev.Message = d.what
-		a.publish(ev)
+		a.publish(contracts.DetachedEvent(r.Key, network, time.Since(start), d.what))
 	}
 	return &contracts.DetachResponse{Removed: d.removed}, nil
 }
@@ -575,12 +575,11 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 type detached struct {
 	removed bool
 	network string // from the record, if there was one
-	what    string // event message
+	what    string // event detail
 }
 
+// detach removes key's attachment; the caller holds the gate.
 func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (detached, error) {
-	a.gate.RLock()
-	defer a.gate.RUnlock()
 	var d detached
 	rec, found, err := a.store.Get(key)
 	if err != nil {
@@ -588,9 +587,9 @@ func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (deta
 	}
 	if found {
 		d.network = rec.Attachment.Network
-		d.what = "removed " + describe(rec.Attachment)
+		d.what = describe(rec.Attachment)
 	} else {
-		d.what = "removed the interface tagged " + Tag(key) + " (it had no record)"
+		d.what = "the interface tagged " + Tag(key) + " (it had no record)"
 	}
 	c, err := a.session()
 	if err == nil {
@@ -601,7 +600,7 @@ func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (deta
 		found = found || removed
 	} else {
 		a.keyLog(key).Warn().Err(err).Msg("detach while VPP is away: dropping the record, the replay removes the interface")
-		d.what = "dropped the record while VPP is unreachable; the replay removes its interface (tag " + Tag(key) + ")"
+		d.what = "record dropped while VPP is unreachable; the replay removes its interface (tag " + Tag(key) + ")"
 	}
 	if err := a.store.Delete(key); err != nil {
 		return d, err
@@ -616,7 +615,7 @@ func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (deta
 // attachment wants it), its bridge domain (if ours and empty) and its memif
 // socket registration (if ours and unused). It reports whether an
 // interface went.
-func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *store.Record) (bool, error) {
+func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *Record) (bool, error) {
 	a.shared.Lock()
 	defer a.shared.Unlock()
 	owned, err := c.InterfacesTagged(ctx, BridgeTag) // "usrsp": attachments' and loopbacks' tags
@@ -677,7 +676,7 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 // directory from being removed on DEL (seen on VPP 25.10). Only a socket
 // file that still exists after its registration, which the adapter added,
 // is gone; a failure is logged, not returned: the VPP side is clean.
-func (a *Adapter) removeListenerSocket(rec *store.Record) {
+func (a *Adapter) removeListenerSocket(rec *Record) {
 	f := rec.MemifSocketFile
 	if !filepath.IsAbs(f) {
 		return // abstract:… has no file
@@ -775,9 +774,7 @@ func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contra
 	start := time.Now()
 	resp, err := a.check(ctx, r)
 	if err != nil {
-		k := r.Key
-		a.publish(contracts.Event{Kind: contracts.EventError, Key: &k, Network: r.Network, Duration: time.Since(start),
-			Message: "check: " + err.Error()})
+		a.publish(contracts.ErrorEvent(contracts.OpCheck, &r.Key, r.Network, time.Since(start), err))
 	}
 	return resp, err
 }
@@ -843,6 +840,7 @@ func checkRewrite(r *contracts.CheckRequest, ifc vpp.Interface) error {
 func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.ListResponse, error) {
 	recs, err := a.store.List()
 	if err != nil {
+		a.publish(contracts.ErrorEvent(contracts.OpList, nil, r.Network, 0, err))
 		return nil, err
 	}
 	out := []contracts.Attachment{}
@@ -856,10 +854,15 @@ func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.
 
 // GC implements contracts.Adapter: it detaches every attachment of the
 // network that is not valid, with one detached event per attachment
-// removed (and an error event per one that could not be).
+// removed (and an error event per one that could not be). It holds the
+// gate exclusively, like a replay: an attach in flight for a key not (yet)
+// in Valid finishes first, and its record is then judged like any other.
 func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
+	a.gate.Lock()
+	defer a.gate.Unlock()
 	recs, err := a.store.List()
 	if err != nil {
+		a.publish(contracts.ErrorEvent(contracts.OpGC, nil, r.Network, 0, err))
 		return nil, err
 	}
 	valid := map[contracts.AttachmentKey]bool{}
@@ -875,15 +878,12 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 		}
 		start := time.Now()
 		d, err := a.detach(ctx, k)
-		ev := contracts.Event{Kind: contracts.EventDetached, Key: &k, Network: r.Network, Duration: time.Since(start),
-			Message: "garbage collected: " + d.what}
 		if err != nil {
-			ev.Kind, ev.Message = contracts.EventError, "gc: "+err.Error()
-			a.publish(ev)
+			a.publish(contracts.ErrorEvent(contracts.OpGC, &k, r.Network, time.Since(start), err))
 			errs = append(errs, err)
 			continue
 		}
-		a.publish(ev)
+		a.publish(contracts.GCEvent(k, r.Network, time.Since(start), d.what))
 		out.Removed = append(out.Removed, k)
 	}
 	if len(errs) > 0 {
@@ -897,6 +897,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 func (a *Adapter) Status(context.Context, *contracts.StatusRequest) (*contracts.StatusResponse, error) {
 	recs, err := a.store.List()
 	if err != nil {
+		a.publish(contracts.ErrorEvent(contracts.OpStatus, nil, "", 0, err))
 		return nil, err
 	}
 	a.mu.Lock()
@@ -915,10 +916,10 @@ func sameSpec(a contracts.Attachment, network string, h contracts.HostInterface)
 	return err1 == nil && err2 == nil && string(x) == string(y) && a.Network == network
 }
 
-// refreshOwned sets the owned-interfaces gauge from the records.
+// refreshOwned sets the attachments gauge from the records.
 func (a *Adapter) refreshOwned() {
 	if recs, err := a.store.List(); err == nil {
-		a.cfg.Metrics.owned(len(recs))
+		a.cfg.Metrics.SetAttachments(len(recs))
 	}
 }
 

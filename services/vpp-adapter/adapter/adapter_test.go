@@ -13,17 +13,14 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/libs/vpp/vpptest"
+	"usrsp.dev/services/vpp-adapter/adapter"
 )
 
 func TestMemifMasterInNewBridgeDomain(t *testing.T) {
 	h := newHarness(t)
 	req := memifBridge(4)
-	resp, err := h.a.Attach(ctx(t), req)
-	require.NoError(t, err)
-
-	calls := h.fake.Messages()
+	resp, calls := h.attach(t, req)
 	require.Equal(t, []string{
 		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2",
 		"sw_interface_tag_add_del", "bridge_domain_dump", "bridge_domain_add_del_v2",
@@ -125,9 +122,7 @@ func TestMemifAbstractSocketInPodNetns(t *testing.T) {
 		Memif: &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeIP, ID: 7, Queues: 2,
 			RingSize: 4096, BufferSize: 4096, Secret: "s3cret", Netns: "/var/run/netns/cni-1234", SocketFile: "memif-net1"},
 	}}
-	resp, err := h.a.Attach(ctx(t), req)
-	require.NoError(t, err)
-	calls := h.fake.Messages()
+	resp, calls := h.attach(t, req)
 	assert.Equal(t, "abstract:memif-net1,netns_name=/var/run/netns/cni-1234", msg[*memif.MemifSocketFilenameAddDelV2](t, calls, 1).SocketFilename)
 	create := msg[*memif.MemifCreateV2](t, calls, 2)
 	assert.Equal(t, memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, Mode: memif.MEMIF_MODE_API_IP, RxQueues: 2, TxQueues: 2,
@@ -144,9 +139,7 @@ func TestVhostUser(t *testing.T) {
 				SocketPath: "/var/lib/usrsp/pods/0123456789abcdef/vhost-net1.sock",
 				Vhost:      &contracts.VhostSpec{Mode: mode, Queues: 2},
 			}}
-			resp, err := h.a.Attach(ctx(t), req)
-			require.NoError(t, err)
-			calls := h.fake.Messages()
+			resp, calls := h.attach(t, req)
 			require.Equal(t, []string{"create_vhost_user_if_v2", "sw_interface_tag_add_del", "sw_interface_set_flags", "sw_interface_dump"}, names(calls))
 			create := msg[*vhost_user.CreateVhostUserIfV2](t, calls, 0)
 			assert.Equal(t, mode == contracts.VhostModeServer, create.IsServer)
@@ -156,7 +149,7 @@ func TestVhostUser(t *testing.T) {
 			assert.Equal(t, "VirtualEthernet0/0/0", resp.Attachment.HostIfName)
 
 			h.fake.Calls()
-			_, err = h.a.Detach(ctx(t), &contracts.DetachRequest{Key: key})
+			_, err := h.a.Detach(ctx(t), &contracts.DetachRequest{Key: key})
 			require.NoError(t, err)
 			require.Equal(t, []string{"sw_interface_dump", "delete_vhost_user_if"}, h.fake.Calls())
 			assert.NotContains(t, h.fake.Snapshot(), "VirtualEthernet0/0/0")

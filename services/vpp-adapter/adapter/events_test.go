@@ -12,8 +12,9 @@ import (
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/service"
 	"usrsp.dev/libs/natstest"
-	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/libs/vpp"
+	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/daemon/daemontest"
 )
 
 // TestEventsSayWhatHappened serves the adapter (on the fake VPP) over an
@@ -26,36 +27,22 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	h := newHarness(t, func(cfg *adapter.Config) { cfg.Events = contracts.NewPublisher(nc, node, contracts.EngineVPP) })
-	svc, err := service.Add(nc, h.a.ServiceConfig(node), h.a)
+	svc, err := service.Add(nc, service.Config{Node: node, Engine: contracts.EngineVPP, Version: adapter.Version}, h.a)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
-	evs := make(chan *contracts.Event, 64)
-	sub, err := nc.Subscribe(contracts.AllEventsSubject, func(m *nats.Msg) {
-		ev, err := contracts.DecodeEvent(m.Data)
-		if err == nil {
-			evs <- ev
-		}
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	require.NoError(t, nc.Flush())
+	evs := daemontest.NewEvents()
+	evs.Subscribe(t, nc)
 	client := contracts.NewClient(nc, node, 5*time.Second)
 	c := ctx(t)
 
 	// next returns the next event; every request below publishes at least
 	// one, so a missing event fails the bounded wait.
-	next := func(t *testing.T) *contracts.Event {
+	next := func(t *testing.T) contracts.Event {
 		t.Helper()
-		select {
-		case ev := <-evs:
-			t.Logf("event %s %v network=%q: %s", ev.Kind, ev.Key, ev.Network, ev.Message)
-			assert.Equal(t, node, ev.Node)
-			assert.Equal(t, contracts.EngineVPP, ev.Engine)
-			return ev
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10s")
-			return nil
-		}
+		ev := evs.Next(t)
+		assert.Equal(t, node, ev.Node)
+		assert.Equal(t, contracts.EngineVPP, ev.Engine)
+		return ev
 	}
 	expect := func(t *testing.T, kind contracts.EventKind, k *contracts.AttachmentKey, network string, parts ...string) {
 		t.Helper()
@@ -73,10 +60,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	}
 
 	tagged := vlanBridge(4, 100)
-	vhostKey := contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: "net2"}
-	vhost := &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
-		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: 4}}}
+	vhost := vhostBridge(4, 0)
 	l3Key := contracts.AttachmentKey{ContainerID: "aaaabbbbccccdddd", IfName: "net1"}
 	l3 := &contracts.AttachRequest{Key: l3Key, Network: "vpp-l3", Interface: contracts.HostInterface{
 		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface, MTU: 1500, SocketPath: "/var/lib/usrsp/pods/aaaabbbbccccdddd/memif-net1.sock",
@@ -129,10 +113,10 @@ func TestEventsSayWhatHappened(t *testing.T) {
 			require.NotNil(t, ev.Key)
 			got[*ev.Key] = ev.Network + ": " + ev.Message
 		}
-		assert.Contains(t, got[key], "vpp-net: re-created memif")
+		assert.Contains(t, got[key], "vpp-net: reconciled: re-created memif")
 		assert.Contains(t, got[key], "access port of VLAN 100")
-		assert.Contains(t, got[vhostKey], "vpp-net: re-created vhost-user server")
-		assert.Contains(t, got[l3Key], "vpp-l3: re-created memif")
+		assert.Contains(t, got[vhostKey], "vpp-net: reconciled: re-created vhost-user server")
+		assert.Contains(t, got[l3Key], "vpp-l3: reconciled: re-created memif")
 	})
 
 	t.Run("detached says what went; nothing removed, no event", func(t *testing.T) {
@@ -140,7 +124,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 		require.NoError(t, err)
 		_, err = client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: vhostKey})
 		require.NoError(t, err)
-		expect(t, contracts.EventDetached, &vhostKey, "vpp-net", "removed vhost-user server VirtualEthernet", "in bridge domain 4")
+		expect(t, contracts.EventDetached, &vhostKey, "vpp-net", "detached: vhost-user server VirtualEthernet", "in bridge domain 4")
 	})
 
 	t.Run("gc publishes one detached event per attachment it removes", func(t *testing.T) {
@@ -161,7 +145,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 			got[*ev.Key] = ev.Message
 		}
 		for _, k := range resp.Removed {
-			assert.Contains(t, got[k], "garbage collected: removed memif")
+			assert.Contains(t, got[k], "garbage collected: memif")
 		}
 		// The L3 attachment of the other network stays, and says so by
 		// being the only one left.

@@ -2,62 +2,26 @@ package adapter_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	govppadapter "go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/core"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/store"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/libs/vpp/vpptest"
+	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/daemon/daemontest"
 )
-
-// events records published events; tests wait on it instead of sleeping.
-type events struct {
-	mu  sync.Mutex
-	evs []contracts.Event
-	ch  chan contracts.Event
-}
-
-var _ adapter.Publisher = (*events)(nil)
-
-func (e *events) Publish(ev contracts.Event) error {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-	select {
-	case e.ch <- ev:
-	default:
-	}
-	return nil
-}
-
-// waitFor returns the next event of kind, failing after a bounded wait.
-func (e *events) waitFor(t *testing.T, kind contracts.EventKind) contracts.Event {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case ev := <-e.ch:
-			if ev.Kind == kind {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no %s event within 10s", kind)
-		}
-	}
-}
 
 type harness struct {
 	fake   *vpptest.FakeVPP
-	store  *store.Store
+	store  *adapter.Store
 	a      *adapter.Adapter
-	events *events
+	events *daemontest.Events
 	client *vpp.Client
 }
 
@@ -65,12 +29,12 @@ type option func(*adapter.Config)
 
 func tablePerNetwork(c *adapter.Config) { c.TablePerNetwork = true }
 
-func newAdapter(t *testing.T, dir string, opts ...option) (*adapter.Adapter, *store.Store, *events) {
+func newAdapter(t *testing.T, dir string, opts ...option) (*adapter.Adapter, *adapter.Store, *daemontest.Events) {
 	t.Helper()
-	st, err := store.Open(dir)
+	st, err := adapter.OpenStore(dir)
 	require.NoError(t, err)
-	ev := &events{ch: make(chan contracts.Event, 64)}
-	cfg := adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)), Events: ev, Metrics: adapter.NewMetrics()}
+	ev := daemontest.NewEvents()
+	cfg := adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)), Events: ev}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -99,6 +63,32 @@ func newHarnessIn(t *testing.T, dir string, opts ...option) *harness {
 	return h
 }
 
+// runLoop runs the real connection loop against fake until the test ends.
+func runLoop(t *testing.T, fake *vpptest.FakeVPP, a *adapter.Adapter) {
+	t.Helper()
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	loop := &vpp.Loop{
+		NewAdapter: func() govppadapter.VppAPI { return fake },
+		Up:         func(ctx context.Context, s vpp.Session) { _, _ = a.Up(ctx, s) }, Down: a.Down,
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		ProbeInterval: 5 * time.Millisecond, ProbeTimeout: time.Second,
+	}
+	go func() { defer close(done); loop.Run(c) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// looped is an adapter on the records in dir that the real connection
+// loop connects to a new fake VPP; the first replay's event is the
+// caller's to wait for.
+func looped(t *testing.T, dir string) (*vpptest.FakeVPP, *adapter.Adapter, *daemontest.Events) {
+	t.Helper()
+	fake := vpptest.New()
+	a, _, evs := newAdapter(t, dir)
+	runLoop(t, fake, a)
+	return fake, a, evs
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -114,6 +104,26 @@ func memifBridge(bd uint32) *contracts.AttachRequest {
 		Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet, ID: 0},
 		Bridge:     &contracts.BridgeSpec{ID: bd},
 	}}
+}
+
+var vhostKey = contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: "net2"}
+
+// vhostBridge is a vhost-user server of vhostKey in bridge domain bd, an
+// access port of vlan (0: untagged).
+func vhostBridge(bd uint32, vlan int) *contracts.AttachRequest {
+	return &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
+		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
+		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: bd, VLAN: vlan}}}
+}
+
+// attach attaches req and returns the response and the requests VPP got
+// for it.
+func (h *harness) attach(t *testing.T, req *contracts.AttachRequest) (*contracts.AttachResponse, []vpptest.Call) {
+	t.Helper()
+	h.fake.Calls()
+	resp, err := h.a.Attach(ctx(t), req)
+	require.NoError(t, err)
+	return resp, h.fake.Messages()
 }
 
 // msg returns the i-th recorded request as T.

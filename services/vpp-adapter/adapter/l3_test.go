@@ -14,8 +14,8 @@ import (
 	"go.fd.io/govpp/binapi/ip6_nd"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/libs/vpp/vpptest"
+	"usrsp.dev/services/vpp-adapter/adapter"
 )
 
 // l3Pod is an L3 attachment the way host-local IPAM hands them out: every
@@ -144,9 +144,7 @@ func TestL3SharedSubnet(t *testing.T) {
 
 func TestL3TablePerNetwork(t *testing.T) {
 	h := newHarness(t, tablePerNetwork)
-	_, err := h.a.Attach(ctx(t), l3Request())
-	require.NoError(t, err)
-	calls := h.fake.Messages()
+	_, calls := h.attach(t, l3Request())
 	require.Equal(t, cat(memifHead,
 		[]string{"sw_interface_dump", "create_loopback", "sw_interface_tag_add_del",
 			"ip_table_add_del", "sw_interface_set_table", "ip_table_add_del", "sw_interface_set_table", "sw_interface_set_flags",
@@ -168,7 +166,7 @@ func TestL3TablePerNetwork(t *testing.T) {
 	// Another network with the same subnet gets a loopback in its own table.
 	other := l3Pod("cccc", 7)
 	other.Network = "l3-other"
-	_, err = h.a.Attach(ctx(t), other)
+	_, err := h.a.Attach(ctx(t), other)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"10.1.1.1/24", "fd00:1::1/64"}, h.fake.Snapshot()["loop1"].Addresses)
 }
@@ -194,10 +192,8 @@ func TestL3SameSubnetTwoNetworksInOneTableConflicts(t *testing.T) {
 }
 
 func TestL3ReplayAfterVPPRestart(t *testing.T) {
-	fake := vpptest.New()
-	a, _, evs := newAdapter(t, t.TempDir())
-	runLoop(t, fake, a)
-	evs.waitFor(t, contracts.EventReconciled)
+	fake, a, evs := looped(t, t.TempDir())
+	evs.WaitFor(t, contracts.EventReconciled)
 	c := ctx(t)
 	for _, r := range []*contracts.AttachRequest{l3Pod("aaaa", 5), l3Pod("bbbb", 6)} {
 		_, err := a.Attach(c, r)
@@ -209,7 +205,7 @@ func TestL3ReplayAfterVPPRestart(t *testing.T) {
 	fake.Restart()
 	fake.AddInterface(vpptest.Interface{Name: "loop7", DevType: "Loopback", Tag: "operator", Addresses: []string{"192.0.2.1/24"}})
 	fake.AddInterface(vpptest.Interface{Name: "loop8", DevType: "Loopback", Tag: adapter.LoopbackTag("gone-net", 0)})
-	ev := evs.waitFor(t, contracts.EventReconciled)
+	ev := evs.WaitFor(t, contracts.EventReconciled)
 	assert.Contains(t, ev.Message, "desired 2, present 0, recreated 2, failed 0, stale removed 0, bridge domains removed 0, loopbacks removed 1")
 
 	ifs := fake.Snapshot()

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/limits"
 	"usrsp.dev/libs/vpp"
 )
 
@@ -30,22 +30,16 @@ const BridgeTag = "usrsp"
 // is not a TagPrefix tag: loopbacks are shared, not one attachment's.
 const LoopbackTagPrefix = "usrsp-net:"
 
-// MTU limits of interface.mtu (0: leave VPP's default).
-const (
-	minMTU = 68 // the IPv4 minimum
-	maxMTU = 65535
-)
-
 // Memif defaults, used when the request leaves a field 0.
 const (
 	DefaultMemifQueues     = 1
 	DefaultMemifRingSize   = 1024
 	DefaultMemifBufferSize = 2048
-	maxMemifLog2Ring       = 14 // VPP's MEMIF_MAX_LOG2_RING_SIZE
-	maxMemifSecret         = 23 // string[24] including the NUL
-	maxBridgeID            = 1<<24 - 1
-	maxVLAN                = 4094 // 802.1Q VIDs 0 and 4095 are reserved
 )
+
+// vppLimits are VPP's interface limits (usrsp.dev/contracts/limits, the
+// one place cni-entry and contracts check them too).
+var vppLimits, _ = limits.For(limits.VPP)
 
 // Tag is the VPP interface tag of attachment k.
 func Tag(k contracts.AttachmentKey) string { return TagPrefix + k.ShortID() }
@@ -125,8 +119,10 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 	default:
 		return nil, invalid("interface.ifType %q is not memif, vhostuser or veth", h.IfType)
 	}
-	if h.MTU != 0 && (h.MTU < minMTU || h.MTU > maxMTU) {
-		return nil, invalid("interface.mtu %d is out of range %d..%d", h.MTU, minMTU, maxMTU)
+	if h.MTU != 0 {
+		if err := limit(vppLimits.MTU("interface.mtu", h.MTU)); err != nil {
+			return nil, err
+		}
 	}
 	p.mtu = uint32(h.MTU)
 	switch h.NetType {
@@ -134,11 +130,13 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 		if h.Bridge == nil {
 			return nil, invalid("interface.bridge is missing for netType bridge")
 		}
-		if h.Bridge.ID == 0 || h.Bridge.ID > maxBridgeID {
-			return nil, invalid("interface.bridge.id %d is not a VPP bridge domain id (1..%d; 0 is VPP's default domain)", h.Bridge.ID, maxBridgeID)
+		if err := limit(vppLimits.BridgeID("interface.bridge.id", uint64(h.Bridge.ID))); err != nil {
+			return nil, err // 0 is VPP's default domain, never ours
 		}
-		if h.Bridge.VLAN < 0 || h.Bridge.VLAN > maxVLAN {
-			return nil, invalid("interface.bridge.vlan %d is out of range 1..%d (0: untagged)", h.Bridge.VLAN, maxVLAN)
+		if h.Bridge.VLAN != 0 {
+			if err := limit(vppLimits.VLAN("interface.bridge.vlan", h.Bridge.VLAN)); err != nil {
+				return nil, err
+			}
 		}
 		if p.kind == kindMemif && p.memif.Mode == memif.MEMIF_MODE_API_IP {
 			return nil, invalid("interface.memif.mode ip cannot join bridge domain %d: an L2 bridge needs mode ethernet", h.Bridge.ID)
@@ -187,17 +185,11 @@ func planMemif(p *plan, r *contracts.AttachRequest, mac *ethernet_types.MacAddre
 		return invalid("interface.memif.mode %q is not ethernet, ip or inject-punt", m.Mode)
 	}
 	queues, ring, buf := orDefault(m.Queues, DefaultMemifQueues), orDefault(m.RingSize, DefaultMemifRingSize), orDefault(m.BufferSize, DefaultMemifBufferSize)
-	if queues < 1 || queues > 255 {
-		return invalid("interface.memif.queues %d is out of range 1..255", m.Queues)
-	}
-	if ring < 8 || ring > 1<<maxMemifLog2Ring || ring&(ring-1) != 0 {
-		return invalid("interface.memif.ringSize %d is not a power of two in 8..%d", m.RingSize, 1<<maxMemifLog2Ring)
-	}
-	if buf < 128 || buf > 65535 {
-		return invalid("interface.memif.bufferSize %d is out of range 128..65535", m.BufferSize)
-	}
-	if len(m.Secret) > maxMemifSecret {
-		return invalid("interface.memif.secret is %d bytes, VPP keeps at most %d", len(m.Secret), maxMemifSecret)
+	if err := limit(vppLimits.MemifQueues("interface.memif.queues", queues),
+		vppLimits.MemifRingSize("interface.memif.ringSize", ring),
+		vppLimits.MemifBufferSize("interface.memif.bufferSize", buf),
+		vppLimits.MemifSecret("interface.memif.secret", m.Secret)); err != nil {
+		return err
 	}
 	cfg.Queues, cfg.RingSize, cfg.BufferSize = uint8(queues), uint32(ring), uint16(buf)
 	p.memif = cfg
@@ -215,8 +207,8 @@ func planMemif(p *plan, r *contracts.AttachRequest, mac *ethernet_types.MacAddre
 	if name == "" {
 		name = "usrsp/memif-" + r.Key.IfName
 	}
-	if !socketChars(name) || len(name) > contracts.MaxSocketPathLen-1 {
-		return invalid("interface.memif.socketFile %q is not a usable abstract socket name (1..%d of [A-Za-z0-9/._-])", name, contracts.MaxSocketPathLen-1)
+	if !socketChars(name) || len(name) > limits.MaxSocketPath-1 {
+		return invalid("interface.memif.socketFile %q is not a usable abstract socket name (1..%d of [A-Za-z0-9/._-])", name, limits.MaxSocketPath-1)
 	}
 	if !strings.HasPrefix(m.Netns, "/") || !socketChars(m.Netns) {
 		return invalid("interface.memif.netns %q must be an absolute path of [A-Za-z0-9/._-] (VPP's socket parser stops at anything else)", m.Netns)
@@ -310,15 +302,11 @@ func socketChars(s string) bool {
 }
 
 func parseMAC(s string) (*ethernet_types.MacAddress, error) {
-	if s == "" {
-		return nil, nil
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
+	mac, err := vpp.ParseMAC(s)
+	if err != nil {
 		return nil, invalid("interface.mac %q is not a 48-bit MAC address", s)
 	}
-	m := ethernet_types.NewMacAddress(hw)
-	return &m, nil
+	return mac, nil
 }
 
 func orDefault(v, d int) int {
@@ -337,4 +325,14 @@ func truncate(s string, n int) string {
 
 func invalid(format string, args ...any) error {
 	return contracts.Errorf(contracts.CodeInvalidConfig, format, args...)
+}
+
+// limit makes the first failed limits check an invalid-config error.
+func limit(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return nil
 }

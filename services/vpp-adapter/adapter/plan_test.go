@@ -32,6 +32,7 @@ func TestPlanAttachRejects(t *testing.T) {
 	}{
 		{"ring not power of two", func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1000 }, contracts.CodeInvalidConfig, "interface.memif.ringSize"},
 		{"ring too big", func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 1 << 15 }, contracts.CodeInvalidConfig, "interface.memif.ringSize"},
+		{"ring below VPP's 8", func(r *contracts.AttachRequest) { r.Interface.Memif.RingSize = 4 }, contracts.CodeInvalidConfig, "interface.memif.ringSize"},
 		{"queues", func(r *contracts.AttachRequest) { r.Interface.Memif.Queues = 300 }, contracts.CodeInvalidConfig, "interface.memif.queues"},
 		{"buffer", func(r *contracts.AttachRequest) { r.Interface.Memif.BufferSize = 70000 }, contracts.CodeInvalidConfig, "interface.memif.bufferSize"},
 		{"secret", func(r *contracts.AttachRequest) { r.Interface.Memif.Secret = strings.Repeat("s", 24) }, contracts.CodeInvalidConfig, "interface.memif.secret"},
@@ -44,6 +45,9 @@ func TestPlanAttachRejects(t *testing.T) {
 		{"mac", func(r *contracts.AttachRequest) { r.Interface.MAC = "zz" }, contracts.CodeInvalidConfig, "interface.mac"},
 		{"bd 0", func(r *contracts.AttachRequest) {
 			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{}
+		}, contracts.CodeInvalidConfig, "interface.bridge.id"},
+		{"bd above 24 bits", func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 1 << 24}
 		}, contracts.CodeInvalidConfig, "interface.bridge.id"},
 		{"vlan 4095", func(r *contracts.AttachRequest) {
 			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 3, VLAN: 4095}
@@ -81,6 +85,14 @@ func TestPlanAttachRejects(t *testing.T) {
 	p, err := planAttach(base(), false)
 	require.NoError(t, err)
 	assert.Equal(t, uint32(DefaultMemifRingSize), p.memif.RingSize)
+
+	// The largest values contracts/limits allows on VPP plan.
+	r := base()
+	r.Interface.Memif.Secret, r.Interface.Memif.RingSize = strings.Repeat("s", 23), 1<<14
+	r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 1<<24 - 1, VLAN: 4094}
+	p, err = planAttach(r, false)
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{1<<24 - 1, 4094, 1 << 14}, []uint32{p.bridge, p.vlan, p.memif.RingSize})
 }
 
 func TestPlanAttachVLAN(t *testing.T) {
@@ -110,6 +122,7 @@ func FuzzPlanAttach(f *testing.F) {
 	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/run/a.sock","memif":{"role":"master","mode":"ethernet","ringSize":2048},"bridge":{"id":4,"vlan":100}}}`))
 	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"none","memif":{"role":"slave","mode":"ip","netns":"/var/run/netns/x","socketFile":"m"}}}`))
 	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"vhostuser","netType":"interface","socketPath":"/run/v.sock","vhost":{"mode":"server"},"ips":[{"address":"10.1.1.2/24","gateway":"10.1.1.1"},{"address":"fd00::2/64"}]}}`))
+	f.Add([]byte(`{"key":{"containerId":"c1","ifName":"net1"},"network":"n","interface":{"ifType":"memif","netType":"bridge","socketPath":"/run/a.sock","memif":{"role":"master","mode":"ethernet","ringSize":16384,"queues":255,"bufferSize":65535,"secret":"01234567890123456789012"},"bridge":{"id":16777215,"vlan":4094},"mtu":65535}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := contracts.DecodeAttachRequest(b)
 		if err != nil {

@@ -20,9 +20,7 @@ type ReplaySummary struct {
 	events []contracts.Event
 }
 
-func (s *ReplaySummary) note(kind contracts.EventKind, key *contracts.AttachmentKey, network, msg string) {
-	s.events = append(s.events, contracts.Event{Kind: kind, Key: key, Network: network, Message: msg})
-}
+func (s *ReplaySummary) note(ev contracts.Event) { s.events = append(s.events, ev) }
 
 func (s ReplaySummary) String() string {
 	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d, loopbacks removed %d",
@@ -36,10 +34,7 @@ func (s ReplaySummary) String() string {
 // without our tags are never touched.
 func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySummary, err error) {
 	start := time.Now()
-	defer func() {
-		sum.Duration = time.Since(start)
-		a.cfg.Metrics.replayed(sum)
-	}()
+	defer func() { sum.Duration = time.Since(start) }()
 	recs, err := a.store.List()
 	if err != nil {
 		return sum, err
@@ -76,7 +71,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		if err != nil {
 			sum.Failed++
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-			sum.note(contracts.EventError, &k, rec.Attachment.Network, "replay: the record cannot be planned: "+err.Error())
+			sum.note(contracts.ErrorEvent(opReplay, &k, rec.Attachment.Network, 0, errorf(err, "the record cannot be planned")))
 			continue
 		}
 		if p.bridge != 0 {
@@ -94,11 +89,11 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			sum.Failed++
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))
 			a.keyLog(k).Error().Err(err).Msg("replay of attachment failed")
-			sum.note(contracts.EventError, &k, rec.Attachment.Network, "replay: "+err.Error())
+			sum.note(contracts.ErrorEvent(opReplay, &k, rec.Attachment.Network, 0, err))
 			continue
 		}
 		sum.Recreated++
-		sum.note(contracts.EventReconciled, &k, rec.Attachment.Network, "re-created "+describe(rec.Attachment))
+		sum.note(contracts.ReconciledEvent(&k, rec.Attachment.Network, 0, "re-created "+describe(rec.Attachment)))
 		a.keyLog(k).Info().Str("tag", rec.Tag).Uint32("sw_if_index", rec.SwIfIndex).Msg("attachment recreated by replay")
 	}
 	for _, ifc := range owned {
@@ -110,7 +105,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.StaleRemoved++
-		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed %s (tag %s): no attachment record wants it", ifc.Name, ifc.Tag))
+		sum.note(contracts.ReconciledEvent(nil, "", 0, fmt.Sprintf("removed %s (tag %s): no attachment record wants it", ifc.Name, ifc.Tag)))
 		a.cfg.Log.Info().Str("tag", ifc.Tag).Str("vpp_interface", ifc.Name).Msg("removed stale interface no record wants")
 	}
 	// Proxy ARP ranges of a stale loopback stay: its network's subnets are
@@ -125,7 +120,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.LoopbacksRemoved++
-		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed L3 network loopback %s (tag %s): no attachment of its network is left", lo.Name, lo.Tag))
+		sum.note(contracts.ReconciledEvent(nil, "", 0, fmt.Sprintf("removed L3 network loopback %s (tag %s): no attachment of its network is left", lo.Name, lo.Tag)))
 		a.cfg.Log.Info().Str("tag", lo.Tag).Str("vpp_interface", lo.Name).Msg("removed stale L3 network loopback no record wants")
 	}
 	bds, err := c.BridgeDomains(ctx, ^uint32(0))
@@ -141,9 +136,9 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			continue
 		}
 		sum.BridgesRemoved++
-		sum.note(contracts.EventReconciled, nil, "", fmt.Sprintf("removed empty bridge domain %d (tag %s): no attachment wants it", bd.ID, bd.Tag))
+		sum.note(contracts.ReconciledEvent(nil, "", 0, fmt.Sprintf("removed empty bridge domain %d (tag %s): no attachment wants it", bd.ID, bd.Tag)))
 	}
-	a.cfg.Metrics.owned(sum.Desired)
+	a.cfg.Metrics.SetAttachments(sum.Desired)
 	if len(errs) > 0 {
 		return sum, errorf(errors.Join(errs...), "replay of %d records", len(recs))
 	}

@@ -11,36 +11,16 @@ import (
 	govppadapter "go.fd.io/govpp/adapter"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/libs/vpp/vpptest"
+	"usrsp.dev/services/vpp-adapter/adapter"
 )
 
-// runLoop runs the real connection loop against fake until the test ends.
-func runLoop(t *testing.T, fake *vpptest.FakeVPP, a *adapter.Adapter) {
-	t.Helper()
-	c, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	loop := &vpp.Loop{
-		NewAdapter: func() govppadapter.VppAPI { return fake },
-		Up:         a.Up, Down: a.Down,
-		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-		ProbeInterval: 5 * time.Millisecond, ProbeTimeout: time.Second,
-	}
-	go func() { defer close(done); loop.Run(c) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 func TestReplayAfterVPPRestart(t *testing.T) {
-	fake := vpptest.New()
-	a, _, evs := newAdapter(t, t.TempDir())
-	runLoop(t, fake, a)
-	evs.waitFor(t, contracts.EventReconciled)
+	fake, a, evs := looped(t, t.TempDir())
+	evs.WaitFor(t, contracts.EventReconciled)
 
-	vhostKey := contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: "net2"}
-	vhost := &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
-		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: 4}}}
+	vhost := vhostBridge(4, 0)
 	c := ctx(t)
 	_, err := a.Attach(c, memifBridge(4))
 	require.NoError(t, err)
@@ -55,7 +35,7 @@ func TestReplayAfterVPPRestart(t *testing.T) {
 	fake.AddInterface(vpptest.Interface{Name: "memif0/6", DevType: "memif", Tag: adapter.TagPrefix + "0000deadbeef", MemifSocket: 0, MemifID: 6})
 	fake.Calls()
 
-	ev := evs.waitFor(t, contracts.EventReconciled)
+	ev := evs.WaitFor(t, contracts.EventReconciled)
 	assert.Contains(t, ev.Message, "desired 2, present 0, recreated 2, failed 0, stale removed 1")
 	ifs := fake.Snapshot()
 	assert.Equal(t, "operator", ifs["memif0/5"].Tag, "unowned interface untouched")
@@ -91,10 +71,8 @@ func TestReplayOnStartFromRecords(t *testing.T) {
 	_, err := first.a.Attach(ctx(t), l3Request())
 	require.NoError(t, err)
 
-	fake := vpptest.New()
-	a, _, evs := newAdapter(t, dir)
-	runLoop(t, fake, a)
-	ev := evs.waitFor(t, contracts.EventReconciled)
+	fake, _, evs := looped(t, dir)
+	ev := evs.WaitFor(t, contracts.EventReconciled)
 	assert.Contains(t, ev.Message, "recreated 1")
 	assert.Equal(t, []string{
 		"show_version", "sw_interface_dump", "memif_socket_filename_dump", "bridge_domain_dump", // replay: what exists?
@@ -121,10 +99,8 @@ func TestReplayReadsVPPOncePerPass(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	fake := vpptest.New()
-	a, _, evs := newAdapter(t, dir)
-	runLoop(t, fake, a)
-	ev := evs.waitFor(t, contracts.EventReconciled)
+	fake, _, evs := looped(t, dir)
+	ev := evs.WaitFor(t, contracts.EventReconciled)
 	assert.Contains(t, ev.Message, "recreated 5")
 	count := map[string]int{}
 	for _, name := range fake.Calls() {
@@ -157,7 +133,7 @@ func TestIncompatibleVPPIsNamed(t *testing.T) {
 			downs := make(chan error, 1)
 			loop := &vpp.Loop{
 				NewAdapter: func() govppadapter.VppAPI { return fake },
-				Up:         a.Up,
+				Up:         func(ctx context.Context, s vpp.Session) { _, _ = a.Up(ctx, s) },
 				Down: func(err error) {
 					a.Down(err)
 					select { // the loop retries every millisecond: keep the first, never block it

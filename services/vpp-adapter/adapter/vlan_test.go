@@ -8,9 +8,9 @@ import (
 	"go.fd.io/govpp/binapi/l2"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/libs/vpp/vpptest"
+	"usrsp.dev/services/vpp-adapter/adapter"
 )
 
 func vlanBridge(bd uint32, vlan int) *contracts.AttachRequest {
@@ -34,10 +34,7 @@ func byTag(t *testing.T, f *vpptest.FakeVPP, k contracts.AttachmentKey) vpptest.
 func TestVLANAccessPort(t *testing.T) {
 	h := newHarness(t)
 	req := vlanBridge(4, 100)
-	_, err := h.a.Attach(ctx(t), req)
-	require.NoError(t, err)
-
-	calls := h.fake.Messages()
+	_, calls := h.attach(t, req)
 	require.Equal(t, []string{
 		"memif_socket_filename_dump", "memif_socket_filename_add_del_v2", "memif_create_v2",
 		"sw_interface_tag_add_del", "bridge_domain_dump", "bridge_domain_add_del_v2",
@@ -51,7 +48,7 @@ func TestVLANAccessPort(t *testing.T) {
 	assert.Equal(t, []any{uint32(vpp.VtrPush1), true, uint32(100), true}, []any{i.VtrOp, i.VtrDot1q, i.VtrTag1, i.EFP})
 
 	check := &contracts.CheckRequest{Key: key, Network: req.Network, Interface: req.Interface}
-	_, err = h.a.Check(ctx(t), check)
+	_, err := h.a.Check(ctx(t), check)
 	require.NoError(t, err, "the rewrite VPP reports is the configured one")
 
 	t.Run("check finds a changed or missing rewrite", func(t *testing.T) {
@@ -126,14 +123,9 @@ func TestVLANFailureIsUndone(t *testing.T) {
 }
 
 func TestVLANReplayedAfterVPPRestart(t *testing.T) {
-	fake := vpptest.New()
-	a, _, evs := newAdapter(t, t.TempDir())
-	runLoop(t, fake, a)
-	evs.waitFor(t, contracts.EventReconciled)
-	vhostKey := contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: "net2"}
-	vhost := &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
-		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: 4, VLAN: 200}}}
+	fake, a, evs := looped(t, t.TempDir())
+	evs.WaitFor(t, contracts.EventReconciled)
+	vhost := vhostBridge(4, 200)
 	c := ctx(t)
 	for _, r := range []*contracts.AttachRequest{vlanBridge(4, 100), vhost} {
 		_, err := a.Attach(c, r)
@@ -141,7 +133,7 @@ func TestVLANReplayedAfterVPPRestart(t *testing.T) {
 	}
 
 	fake.Restart()
-	ev := evs.waitFor(t, contracts.EventReconciled)
+	ev := evs.WaitFor(t, contracts.EventReconciled)
 	require.Contains(t, ev.Message, "recreated 2")
 	for k, vlan := range map[contracts.AttachmentKey]uint32{key: 100, vhostKey: 200} {
 		i := byTag(t, fake, k)

@@ -10,106 +10,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	govppadapter "go.fd.io/govpp/adapter"
-	"go.fd.io/govpp/adapter/socketclient"
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/contracts/service"
-	"usrsp.dev/libs/natstest"
-	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/store"
 	"usrsp.dev/libs/vpp"
+	"usrsp.dev/services/vpp-adapter/adapter"
 )
 
-const node = "realvpp-node"
-
-// stack is a host VPP, the adapter connected to it, and NATS in between
-// the test (playing cni-entry with contracts.Client) and the adapter.
+// stack is a host VPP and the adapter daemon connected to it.
 type stack struct {
-	host   *vppInstance
-	client *contracts.Client
-	events chan contracts.Event
-	podDir string
+	*adapterOn
+	host *vppInstance
 }
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{host: startVPP(t, "host", 0), events: make(chan contracts.Event, 256)}
-	var err error
-	s.podDir, err = os.MkdirTemp("", "usrsp-pods-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(s.podDir) })
-
-	srv := natstest.Run(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	sub, err := nc.Subscribe(contracts.AllEventsSubject, func(m *nats.Msg) {
-		if ev, err := contracts.DecodeEvent(m.Data); err == nil {
-			t.Logf("event %s: %s", ev.Kind, ev.Message)
-			s.events <- *ev
-		}
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-
-	st, err := store.Open(filepath.Join(s.podDir, "state"))
-	require.NoError(t, err)
-	a := adapter.New(adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger(),
-		Events: contracts.NewPublisher(nc, node, contracts.EngineVPP), Metrics: adapter.NewMetrics()})
-	svc, err := service.Add(nc, a.ServiceConfig(node), a)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = svc.Stop() })
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	loop := &vpp.Loop{
-		NewAdapter: func() govppadapter.VppAPI { return socketclient.NewVppClient(s.host.APISock) },
-		Up:         a.Up, Down: a.Down,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
-		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 5 * time.Second, // a loaded 2-core CI machine stalls VPP for >1s
-	}
-	go func() { defer close(done); loop.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	s.waitEvent(t, contracts.EventReconciled, 30*time.Second)
-	s.client = contracts.NewClient(nc, node, 20*time.Second)
+	s := &stack{host: startVPP(t, "host", 0)}
+	s.adapterOn = startAdapterOn(t, s.host.APISock)
+	s.WaitFor(t, contracts.EventReconciled)
 	return s
 }
 
-func (s *stack) waitEvent(t *testing.T, kind contracts.EventKind, within time.Duration) contracts.Event {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		select {
-		case ev := <-s.events:
-			if ev.Kind == kind {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no %s event from the adapter within %s", kind, within)
-		}
-	}
+// memifPod is a memif master of container id in bridge domain bd.
+func (s *stack) memifPod(id string, bd uint32) *contracts.AttachRequest {
+	return s.MemifRequest(contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, "vpp-bridge", bd)
 }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return c
-}
-
-func memifPod(dir, id string, bd uint32) *contracts.AttachRequest {
-	podDir := filepath.Join(dir, id)
-	_ = os.MkdirAll(podDir, 0o755)
-	return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, Network: "vpp-bridge",
-		Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeBridge,
-			SocketPath: filepath.Join(podDir, "memif-net1.sock"),
-			Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet},
-			Bridge:     &contracts.BridgeSpec{ID: bd}}}
 }
 
 // podVPP plays a pod: a VPP with a memif slave on the pod's socket and
@@ -166,10 +98,10 @@ func TestRealVPP(t *testing.T) {
 	s := startStack(t)
 	c := ctx(t)
 
-	pod1, pod2 := memifPod(s.podDir, "pod1", 4), memifPod(s.podDir, "pod2", 4)
+	pod1, pod2 := s.memifPod("pod1", 4), s.memifPod("pod2", 4)
 	t.Run("attach memif masters into bridge domain 4", func(t *testing.T) {
 		for _, r := range []*contracts.AttachRequest{pod1, pod2} {
-			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			resp, err := s.Client.Attach(c, contracts.EngineVPP, r)
 			require.NoError(t, err, "attach %s", r.Key)
 			t.Logf("attached %s as %s on %s", r.Key, resp.Attachment.HostIfName, resp.Attachment.SocketPath)
 			assert.FileExists(t, r.Interface.SocketPath, "VPP (master) listens on the pod's socket")
@@ -192,7 +124,7 @@ func TestRealVPP(t *testing.T) {
 		t.Run("after kill -9 and restart of the host VPP every attachment is back by replay", func(t *testing.T) {
 			s.host.kill9()
 			s.host.start()
-			ev := s.waitEvent(t, contracts.EventReconciled, 60*time.Second)
+			ev := s.WaitFor(t, contracts.EventReconciled)
 			assert.Contains(t, ev.Message, "recreated 2")
 			ifs, _, bds := ownedState(t, s.host)
 			assert.Len(t, ifs, 2)
@@ -213,32 +145,32 @@ func TestRealVPP(t *testing.T) {
 				Memif: &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet,
 					Netns: fmt.Sprintf("/proc/%d/ns/net", os.Getpid()), SocketFile: name},
 				Bridge: &contracts.BridgeSpec{ID: 4}}}
-		resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+		resp, err := s.Client.Attach(c, contracts.EngineVPP, r)
 		require.NoError(t, err, "attach with socket filename abstract:%s,netns_name=...", name)
 		assert.Equal(t, "@"+name, resp.Attachment.SocketPath)
 		s.host.cli("show memif")
 		p, ifName := podVPP(t, "pod3", 1, "abstract:"+name, "10.10.0.3/24")
 		p.waitLinkUp(ifName, 30*time.Second)
-		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+		_, err = s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
 		require.NoError(t, err)
 	})
 
 	t.Run("vhost-user server and client", func(t *testing.T) {
 		for _, mode := range []string{contracts.VhostModeServer, contracts.VhostModeClient} {
-			dir := filepath.Join(s.podDir, "vhost-"+mode)
+			dir := filepath.Join(s.PodDir, "vhost-"+mode)
 			require.NoError(t, os.MkdirAll(dir, 0o755))
 			r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "vhost-" + mode, IfName: "net1"}, Network: "vpp-bridge",
 				Interface: contracts.HostInterface{IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge,
 					SocketPath: filepath.Join(dir, "vhost-net1.sock"), Vhost: &contracts.VhostSpec{Mode: mode},
 					Bridge: &contracts.BridgeSpec{ID: 4}}}
-			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			resp, err := s.Client.Attach(c, contracts.EngineVPP, r)
 			require.NoError(t, err, "attach vhost-user %s", mode)
 			t.Logf("vhost-user %s: %s", mode, resp.Attachment.HostIfName)
 			if mode == contracts.VhostModeServer {
 				assert.FileExists(t, r.Interface.SocketPath, "VPP (server) creates the socket")
 			}
 			s.host.cli("show vhost-user " + resp.Attachment.HostIfName)
-			_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+			_, err = s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
 			require.NoError(t, err)
 		}
 	})
@@ -248,7 +180,7 @@ func TestRealVPP(t *testing.T) {
 		// The pods' memifs are ethernet mode, so ARP (answered by VPP
 		// through unnumbered + proxy ARP) is exercised too.
 		l3 := func(id, addr string) *contracts.AttachRequest {
-			dir := filepath.Join(s.podDir, id)
+			dir := filepath.Join(s.PodDir, id)
 			require.NoError(t, os.MkdirAll(dir, 0o755))
 			return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, Network: "vpp-l3",
 				Interface: contracts.HostInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface, MTU: 1500,
@@ -259,10 +191,10 @@ func TestRealVPP(t *testing.T) {
 		a, b := l3("l3pod-a", "10.20.0.2/24"), l3("l3pod-b", "10.20.0.3/24")
 		var hostIfs []string
 		for _, r := range []*contracts.AttachRequest{a, b} {
-			resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+			resp, err := s.Client.Attach(c, contracts.EngineVPP, r)
 			require.NoError(t, err, "attach %s", r.Key)
 			hostIfs = append(hostIfs, resp.Attachment.HostIfName)
-			_, err = s.client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
+			_, err = s.Client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
 			require.NoError(t, err, "check %s (MTU read back from VPP)", r.Key)
 		}
 		loops := l3Loopbacks(t, s.host)
@@ -293,11 +225,11 @@ func TestRealVPP(t *testing.T) {
 			pa.cli("show ip neighbors")
 		}
 
-		_, err := s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: a.Key})
+		_, err := s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: a.Key})
 		require.NoError(t, err)
 		assert.Len(t, l3Loopbacks(t, s.host), 1, "the loopback stays while pod b is attached")
 		assert.Positive(t, pb.ping("10.20.0.1"), "pod b still reaches the gateway")
-		_, err = s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: b.Key})
+		_, err = s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: b.Key})
 		require.NoError(t, err)
 		assert.Empty(t, l3Loopbacks(t, s.host), "the last detach removes the loopback")
 		assert.NotContains(t, s.host.cli("show ip fib 10.20.0.2/32"), hostIfs[0])
@@ -305,7 +237,7 @@ func TestRealVPP(t *testing.T) {
 
 	t.Run("detach leaves no owned interface, socket or bridge domain", func(t *testing.T) {
 		for _, r := range []*contracts.AttachRequest{pod1, pod2} {
-			resp, err := s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+			resp, err := s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
 			require.NoError(t, err)
 			assert.True(t, resp.Removed)
 		}
@@ -317,7 +249,7 @@ func TestRealVPP(t *testing.T) {
 		id, found, err := s.host.Client.MemifSocketID(c, pod1.Interface.SocketPath)
 		require.NoError(t, err)
 		assert.False(t, found, "socket registration %d removed", id)
-		list, err := s.client.List(c, contracts.EngineVPP, &contracts.ListRequest{})
+		list, err := s.Client.List(c, contracts.EngineVPP, &contracts.ListRequest{})
 		require.NoError(t, err)
 		b, _ := json.Marshal(list)
 		assert.Empty(t, list.Attachments, "%s", b)

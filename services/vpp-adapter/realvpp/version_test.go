@@ -2,25 +2,18 @@ package realvpp_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	govppadapter "go.fd.io/govpp/adapter"
-	"go.fd.io/govpp/adapter/socketclient"
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
@@ -28,10 +21,6 @@ import (
 	"go.fd.io/govpp/codec"
 
 	"usrsp.dev/contracts"
-	"usrsp.dev/contracts/service"
-	"usrsp.dev/libs/natstest"
-	"usrsp.dev/services/vpp-adapter/adapter"
-	"usrsp.dev/services/vpp-adapter/store"
 	"usrsp.dev/libs/vpp"
 )
 
@@ -68,13 +57,13 @@ func TestRealVPPVersionMismatchIsExplained(t *testing.T) {
 			reason := a.waitNotReady(t, "incompatible", 30*time.Second)
 			t.Logf("readyz: %s", reason)
 
-			code, body := a.get(t, "/readyz")
+			code, body := a.Get(t, "/readyz")
 			assert.Equal(t, http.StatusServiceUnavailable, code)
-			st, err := a.client.Status(ctx(t), contracts.EngineVPP)
+			st, err := a.Client.Status(ctx(t), contracts.EngineVPP)
 			require.NoError(t, err)
 			t.Logf("status: ready=%v vswitch=%q message=%q", st.Ready, st.Vswitch, st.Message)
 			assert.False(t, st.Ready)
-			_, attachErr := a.client.Attach(ctx(t), contracts.EngineVPP, memifPod(host.dir, "ver", 4))
+			_, attachErr := a.Client.Attach(ctx(t), contracts.EngineVPP, a.MemifRequest(contracts.AttachmentKey{ContainerID: "ver", IfName: "net1"}, "vpp-bridge", 4))
 			require.Error(t, attachErr)
 			t.Logf("attach: %v", attachErr)
 			assert.Equal(t, contracts.CodeTryAgainLater, contracts.CodeOf(attachErr))
@@ -88,9 +77,9 @@ func TestRealVPPVersionMismatchIsExplained(t *testing.T) {
 			// reconnects on its own and becomes ready, no restart needed.
 			p.honest.Store(true)
 			start := time.Now()
-			a.waitReady(t, 30*time.Second)
+			a.WaitReady(t, 30*time.Second)
 			t.Logf("ready %s after VPP's API became compatible", time.Since(start).Round(time.Millisecond))
-			st, err = a.client.Status(ctx(t), contracts.EngineVPP)
+			st, err = a.Client.Status(ctx(t), contracts.EngineVPP)
 			require.NoError(t, err)
 			assert.True(t, st.Ready)
 			assert.Equal(t, "VPP "+real, st.Vswitch)
@@ -217,83 +206,4 @@ func (p *apiProxy) close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
-}
-
-// adapterOn is an adapter with its real connection loop dialing one API
-// socket, its micro service on an embedded NATS, and its health handler.
-type adapterOn struct {
-	a      *adapter.Adapter
-	client *contracts.Client
-	health *httptest.Server
-}
-
-func startAdapterOn(t *testing.T, apiSock string) *adapterOn {
-	t.Helper()
-	srv := natstest.Run(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	st, err := store.Open(filepath.Join(t.TempDir(), "state"))
-	require.NoError(t, err)
-	a := adapter.New(adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger(),
-		Events: contracts.NewPublisher(nc, node, contracts.EngineVPP), Metrics: adapter.NewMetrics()})
-	svc, err := service.Add(nc, a.ServiceConfig(node), a)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = svc.Stop() })
-	h := httptest.NewServer(a.HealthHandler())
-	t.Cleanup(h.Close)
-
-	c, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	loop := &vpp.Loop{
-		NewAdapter: func() govppadapter.VppAPI { return socketclient.NewVppClient(apiSock) },
-		Up:         a.Up, Down: a.Down,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second,
-	}
-	go func() { defer close(done); loop.Run(c) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &adapterOn{a: a, client: contracts.NewClient(nc, node, 20*time.Second), health: h}
-}
-
-func (o *adapterOn) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	r, err := http.Get(o.health.URL + path)
-	require.NoError(t, err)
-	defer r.Body.Close()
-	b, err := io.ReadAll(r.Body)
-	require.NoError(t, err)
-	return r.StatusCode, string(b)
-}
-
-// waitNotReady polls Ready (the adapter has no "down" event before its
-// first connect) until the reason contains want.
-func (o *adapterOn) waitNotReady(t *testing.T, want string, within time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ready, why := o.a.Ready()
-		if !ready && strings.Contains(why, want) {
-			return why
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("adapter not reporting %q within %s; ready=%v reason=%q", want, within, ready, why)
-		}
-		time.Sleep(50 * time.Millisecond) // poll with a deadline
-	}
-}
-
-func (o *adapterOn) waitReady(t *testing.T, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ready, why := o.a.Ready()
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("adapter not ready within %s: %s", within, why)
-		}
-		time.Sleep(50 * time.Millisecond) // poll with a deadline
-	}
 }

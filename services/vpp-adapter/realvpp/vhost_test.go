@@ -74,7 +74,7 @@ func TestRealVPPVhostUserPackets(t *testing.T) {
 			}
 			for _, p := range []*vhostPod{a, b} {
 				p.pmd.quit()
-				_, err := s.client.Detach(ctx(t), contracts.EngineVPP, &contracts.DetachRequest{Key: p.req.Key})
+				_, err := s.Client.Detach(ctx(t), contracts.EngineVPP, &contracts.DetachRequest{Key: p.req.Key})
 				require.NoError(t, err)
 			}
 		})
@@ -108,13 +108,13 @@ type vhostPod struct {
 // into bridge domain bd and starts the pod's testpmd on its socket.
 func (s *stack) vhostPod(t *testing.T, bin, name, mode string, bd uint32) *vhostPod {
 	t.Helper()
-	dir := filepath.Join(s.podDir, name)
+	dir := filepath.Join(s.PodDir, name)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	r := &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: "vhost-" + name, IfName: "net1"}, Network: "vpp-vhost",
 		Interface: contracts.HostInterface{IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge,
 			SocketPath: filepath.Join(dir, "vhost-net1.sock"), Vhost: &contracts.VhostSpec{Mode: mode},
 			Bridge: &contracts.BridgeSpec{ID: bd}}}
-	resp, err := s.client.Attach(ctx(t), contracts.EngineVPP, r)
+	resp, err := s.Client.Attach(ctx(t), contracts.EngineVPP, r)
 	require.NoError(t, err, "attach vhost-user %s for %s", mode, name)
 	t.Logf("%s: host VPP %s (vhost-user %s) on %s", name, resp.Attachment.HostIfName, mode, r.Interface.SocketPath)
 	// The pod is the other side: server=1 when VPP is the client. This is
@@ -317,14 +317,24 @@ func (p *testpmd) awaitLinkUp(t *testing.T, within time.Duration) {
 	}
 }
 
+// counters runs command and returns the counters re captures in its
+// output.
+func (p *testpmd) counters(t *testing.T, command string, re *regexp.Regexp) []uint64 {
+	t.Helper()
+	out := p.cmd(t, command)
+	m := re.FindStringSubmatch(out)
+	require.NotNil(t, m, "%s: %q answered no %s", p.name, command, re)
+	n := make([]uint64, len(m)-1)
+	for i, v := range m[1:] {
+		n[i], _ = strconv.ParseUint(v, 10, 64)
+	}
+	return n
+}
+
 // nicRX is port 0's RX-packets since the last "clear port stats 0".
 func (p *testpmd) nicRX(t *testing.T) uint64 {
 	t.Helper()
-	out := p.cmd(t, "show port stats 0")
-	m := nicRX.FindStringSubmatch(out)
-	require.NotNil(t, m, "%s: no RX-packets in %q", p.name, out)
-	n, _ := strconv.ParseUint(m[1], 10, 64)
-	return n
+	return p.counters(t, "show port stats 0", nicRX)[0]
 }
 
 type fwdStats struct{ rx, tx uint64 }
@@ -333,12 +343,8 @@ type fwdStats struct{ rx, tx uint64 }
 // run's forward statistics of port 0.
 func (p *testpmd) stopForwarding(t *testing.T) fwdStats {
 	t.Helper()
-	out := p.cmd(t, "stop")
-	m := forwardPort.FindStringSubmatch(out)
-	require.NotNil(t, m, "%s: no forward statistics in %q", p.name, out)
-	rx, _ := strconv.ParseUint(m[1], 10, 64)
-	tx, _ := strconv.ParseUint(m[2], 10, 64)
-	return fwdStats{rx: rx, tx: tx}
+	n := p.counters(t, "stop", forwardPort)
+	return fwdStats{rx: n[0], tx: n[1]}
 }
 
 // quit ends testpmd by its pid ("quit", then SIGKILL) and removes its

@@ -140,12 +140,12 @@ func TestVLANOnRealVPP(t *testing.T) {
 	s := startStack(t)
 	c := ctx(t)
 	const bd = 10
-	trunkReq, a100Req, b100Req, c200Req := memifPod(s.podDir, "trunk", bd), memifPod(s.podDir, "vlan100a", bd),
-		memifPod(s.podDir, "vlan100b", bd), memifPod(s.podDir, "vlan200", bd)
+	trunkReq, a100Req, b100Req, c200Req := s.memifPod("trunk", bd), s.memifPod("vlan100a", bd),
+		s.memifPod("vlan100b", bd), s.memifPod("vlan200", bd)
 	a100Req.Interface.Bridge.VLAN, b100Req.Interface.Bridge.VLAN, c200Req.Interface.Bridge.VLAN = 100, 100, 200
 	reqs := []*contracts.AttachRequest{trunkReq, a100Req, b100Req, c200Req}
 	for _, r := range reqs {
-		resp, err := s.client.Attach(c, contracts.EngineVPP, r)
+		resp, err := s.Client.Attach(c, contracts.EngineVPP, r)
 		require.NoError(t, err, "attach %s", r.Key)
 		t.Logf("attached %s (vlan %d) as %s", r.Key.ContainerID, r.Interface.Bridge.VLAN, resp.Attachment.HostIfName)
 	}
@@ -256,22 +256,22 @@ func TestVLANOnRealVPP(t *testing.T) {
 
 	t.Run("check reads the rewrite back; after a restart of VPP the replay restores it", func(t *testing.T) {
 		for _, r := range reqs {
-			_, err := s.client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
+			_, err := s.Client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
 			require.NoError(t, err, "check %s", r.Key)
 		}
 		s.host.kill9()
 		s.host.start()
-		ev := s.waitEvent(t, contracts.EventReconciled, 60*time.Second)
+		ev := s.WaitFor(t, contracts.EventReconciled)
 		assert.Contains(t, ev.Message, "recreated 4")
 		for _, r := range reqs {
-			_, err := s.client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
+			_, err := s.Client.Check(c, contracts.EngineVPP, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
 			require.NoError(t, err, "check %s after the replay", r.Key)
 		}
 		assert.Contains(t, s.host.cli(fmt.Sprintf("show bridge-domain %d detail", bd)), "push-1 dot1q 100")
 	})
 
 	for _, r := range reqs {
-		_, err := s.client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
+		_, err := s.Client.Detach(c, contracts.EngineVPP, &contracts.DetachRequest{Key: r.Key})
 		require.NoError(t, err)
 	}
 	ifs, sockets, bds := ownedState(t, s.host)

@@ -5,18 +5,15 @@ package main_test
 // real embedded nats-server and the contracts' in-memory FakeAdapter.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +33,10 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/contractstest"
+	"usrsp.dev/libs/natsauth"
+	"usrsp.dev/libs/natsauth/natsauthtest"
 	"usrsp.dev/libs/natstest"
+	"usrsp.dev/libs/testkit"
 	"usrsp.dev/services/cni-entry/internal/poddata"
 )
 
@@ -51,28 +51,9 @@ const (
 var binDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "usrsp-cni-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	for name, pkg := range map[string]string{
-		"userspace":  "usrsp.dev/services/cni-entry/cmd/userspace",
-		"host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
-	} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
-			return 1
-		}
-	}
-	binDir = dir
-	return m.Run()
+	os.Exit(testkit.RunWithBinaries(m, &binDir,
+		testkit.Binary{Name: "userspace", Pkg: "usrsp.dev/services/cni-entry/cmd/userspace"},
+		testkit.Binary{Name: "host-local", Pkg: "github.com/containernetworking/plugins/plugins/ipam/host-local"}))
 }
 
 // env is one test's NATS, adapter, directories and CNI runtime.
@@ -93,11 +74,14 @@ type natsURL string
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := natstest.Run(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	e := &env{t: t, srv: natsURL(srv.ClientURL()), nc: nc, root: t.TempDir(),
+	srv, nc := natstest.Connect(t)
+	return newEnvOn(t, srv.ClientURL(), nc)
+}
+
+// newEnvOn serves the fake adapter on nc, a connection to the server at url.
+func newEnvOn(t *testing.T, url string, nc *nats.Conn) *env {
+	t.Helper()
+	e := &env{t: t, srv: natsURL(url), nc: nc, root: t.TempDir(),
 		fake: contractstest.NewFakeAdapter(contracts.EngineVPP)}
 	e.serve()
 	e.cacheA = filepath.Join(e.root, "cache")
@@ -112,41 +96,32 @@ func newEnv(t *testing.T) *env {
 // `unshare` process in a new user namespace (its /proc/<pid>/ns/net).
 func newNetns(t *testing.T) string {
 	t.Helper()
+	ctx := context.Background()
 	if os.Geteuid() == 0 {
 		name := "usrsp-t-" + newContainerID(t)[:8]
-		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
-		require.NoError(t, err, "ip netns add: %s", out)
+		path, err := testkit.AddNetns(ctx, name)
+		require.NoError(t, err)
 		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-				t.Errorf("ip netns del %s: %v: %s", name, err, out)
+			if err := testkit.DelNetns(ctx, name); err != nil {
+				t.Error(err)
 			}
 		})
-		return "/var/run/netns/" + name
+		return path
 	}
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sleep", "3600")
-	if err := cmd.Start(); err != nil {
-		t.Skipf("no network namespace for this test (not root, unshare: %v)", err)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := testkit.UnshareNetns(ctx)
+	if err != nil {
+		t.Skipf("no network namespace for this test (not root): %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	// unshare replaces itself with sleep once the namespace is made.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		self, _ := os.Readlink("/proc/self/ns/net")
-		if target, err := os.Readlink(path); err == nil && target != self {
-			return path
-		}
-		if time.Now().After(deadline) {
-			t.Skipf("no network namespace for this test (not root, unshare did not make one)")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n.Path
 }
 
 // runtime is a libcni runtime with its own result cache. The plugins'
 // stderr (their logs) is shown only when the test fails.
 func (e *env) runtime(cacheDir string) *libcni.CNIConfig {
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	e.t.Cleanup(func() {
 		if e.t.Failed() {
 			e.t.Logf("plugin stderr:\n%s", stderr.String())
@@ -154,23 +129,6 @@ func (e *env) runtime(cacheDir string) *libcni.CNIConfig {
 	})
 	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: stderr}, PluginDecoder: version.PluginDecoder{}}
 	return libcni.NewCNIConfigWithCacheDir([]string{binDir}, cacheDir, exec)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // serve puts the fake adapter on NATS.
@@ -765,4 +723,48 @@ func TestAddNeedsANetworkNamespace(t *testing.T) {
 			require.NoError(t, e.cni.DelNetworkList(context.Background(), list, rt), "DEL without CNI_NETNS")
 		})
 	}
+}
+
+// TestSecuredNATS runs ADD and DEL against a nats-server secured as
+// deployed (libs/natsauth: JWT identities, TLS with client certificates):
+// the adapter serves with adapter@<node> credentials, the binary connects
+// with the cni credentials and TLS files its NetConf names.
+func TestSecuredNATS(t *testing.T) {
+	auth := natsauthtest.New(t)
+	srv, tls := auth.StartTLSServer(t)
+	nc, err := auth.Connect(t, srv.ClientURL(), tls, natsauth.Identity{Role: natsauth.RoleAdapter, Name: node}, contracts.RoleAdapter)
+	require.NoError(t, err)
+	e := newEnvOn(t, srv.ClientURL(), nc)
+
+	natsConf := func(cniNode string) map[string]any {
+		return map[string]any{
+			"url": srv.ClientURL(), "timeout": "5s",
+			"credentialsFile": auth.Creds(t, natsauth.Identity{Role: natsauth.RoleCNI, Name: cniNode}),
+			"tls":             map[string]string{"caFile": tls.CAFile, "certFile": tls.CertFile, "keyFile": tls.KeyFile},
+		}
+	}
+	ctx := context.Background()
+
+	t.Run("cni credentials of this node: ADD and DEL", func(t *testing.T) {
+		list := e.confList("1.0.0", map[string]any{"nats": natsConf(node)})
+		rt := e.rt(newContainerID(t), "net1", podUID)
+		_, err := e.cni.AddNetworkList(ctx, list, rt)
+		require.NoError(t, err)
+		require.Len(t, e.fake.Attachments(), 1)
+		require.NoError(t, e.cni.DelNetworkList(ctx, list, rt))
+		assert.Empty(t, e.fake.Attachments())
+	})
+
+	t.Run("another node's cni credentials are refused at once", func(t *testing.T) {
+		list := e.confList("1.0.0", map[string]any{"nats": natsConf("node-b")})
+		rt := e.rt(newContainerID(t), "net1", podUID)
+		start := time.Now()
+		_, err := e.cni.AddNetworkList(ctx, list, rt)
+		require.Error(t, err)
+		assert.Equal(t, uint(contracts.CodeInvalidConfig), cniCode(t, err), "%v", err)
+		assert.Contains(t, err.Error(), "nats.credentialsFile")
+		assert.Less(t, time.Since(start), 3*time.Second, "not the 5s request timeout")
+		assert.Empty(t, e.fake.Attachments())
+		assert.Empty(t, e.reserved(rt.ContainerID, "net1"), "the IPAM reservation is undone")
+	})
 }

@@ -88,9 +88,19 @@ type NATS struct {
 	URL             string `json:"url,omitempty"`
 	CredentialsFile string `json:"credentialsFile,omitempty"`
 	Timeout         string `json:"timeout,omitempty"` // Go duration
+	TLS             TLS    `json:"tls"`
 
 	// TimeoutDuration is Timeout parsed.
 	TimeoutDuration time.Duration `json:"-"`
+}
+
+// TLS names PEM files on the host: caFile verifies the NATS server (empty:
+// the system roots), certFile and keyFile are an optional client
+// certificate.
+type TLS struct {
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
 }
 
 // RuntimeConfig holds the capability arguments cni-entry understands.
@@ -125,6 +135,7 @@ type NetConf struct {
 	NATS          NATS          `json:"nats"`
 	NodeName      string        `json:"nodeName,omitempty"`
 	MTU           int           `json:"mtu,omitempty"`
+	PodAccess     *PodAccess    `json:"podAccess,omitempty"`
 	RuntimeConfig RuntimeConfig `json:"runtimeConfig"`
 
 	// Pod is the pod from CNI_ARGS (empty outside Kubernetes).

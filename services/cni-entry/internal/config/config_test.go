@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"encoding/json"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/config"
 )
 
@@ -163,6 +165,11 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"podMountPath relative", `{"podMountPath":"run"}`, nil, 7, "podMountPath"},
 		{"logFile relative", `{"logFile":"cni.log"}`, nil, 7, "logFile"},
 		{"credentials relative", `{"nats":{"credentialsFile":"x.creds"}}`, nil, 7, "nats.credentialsFile"},
+		{"tls caFile relative", `{"nats":{"tls":{"caFile":"ca.pem"}}}`, nil, 7, "nats.tls.caFile"},
+		{"tls certFile relative", `{"nats":{"tls":{"certFile":"c.pem","keyFile":"/k.pem"}}}`, nil, 7, "nats.tls.certFile"},
+		{"tls keyFile with dotdot", `{"nats":{"tls":{"certFile":"/c.pem","keyFile":"/etc/../k.pem"}}}`, nil, 7, "nats.tls.keyFile"},
+		{"tls certFile without keyFile", `{"nats":{"tls":{"caFile":"/ca.pem","certFile":"/c.pem"}}}`, nil, 7, "nats.tls.certFile and nats.tls.keyFile"},
+		{"tls keyFile without certFile", `{"nats":{"tls":{"keyFile":"/k.pem"}}}`, nil, 7, "nats.tls.certFile and nats.tls.keyFile"},
 		{"device info file relative", `{"runtimeConfig":{"CNIDeviceInfoFile":"dev.json"}}`, nil, 7, "runtimeConfig.CNIDeviceInfoFile"},
 		{"podVolume and sharedDir", `{"podVolume":"sockets","sharedDir":"/var/lib/x"}`, nil, 7, "podVolume"},
 		{"podVolume not a name", `{"podVolume":"Sock_ets"}`, nil, 7, "podVolume"},
@@ -171,7 +178,15 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"mtu too small", `{"mtu":60}`, nil, 7, "mtu"},
 		{"mtu too big", `{"mtu":70000}`, nil, 7, "mtu"},
 		{"queues zero after default", `{"host":{"memif":{"queues":-1}}}`, nil, 7, "host.memif.queues"},
-		{"queues too many", `{"host":{"memif":{"queues":65}}}`, nil, 7, "host.memif.queues"},
+		// Limits come from contracts/limits, at their edge values.
+		{"queues too many", `{"host":{"memif":{"queues":256}}}`, nil, 7, "host.memif.queues: 256 is outside 1-255"},
+		{"vpp ringSize below 8", `{"host":{"memif":{"ringSize":4}}}`, nil, 7, "host.memif.ringSize: 4 is not a power of two in 8-16384"},
+		{"ringSize above 2^14", `{"host":{"engine":"ovs-dpdk","bridge":null,"memif":{"ringSize":32768}}}`, nil, 7, "host.memif.ringSize: 32768 is not a power of two in 2-16384"},
+		{"container ringSize of its engine", `{"container":{"engine":"vpp","memif":{"ringSize":2}}}`, nil, 7, "container.memif.ringSize"},
+		{"memif secret of 24 bytes", `{"host":{"memif":{"secret":"012345678901234567890123"}}}`, nil, 7, "host.memif.secret: 24 bytes is more than the memif limit of 23"},
+		{"vpp bridgeId above 2^24-1", `{"host":{"bridge":{"bridgeId":16777216}}}`, nil, 7, "host.bridge.bridgeId 16777216 is not a VPP bridge domain id (1-16777215)"},
+		{"ovs-dpdk mtu above 9702", `{"host":{"engine":"ovs-dpdk","bridge":null},"mtu":9703}`, nil, 7, "mtu: 9703 is outside 68-9702"},
+		{"vhost queues above 64", `{"host":{"iftype":"vhostuser","vhost":{"queues":65}}}`, nil, 7, "host.vhost.queues: 65 is outside 1-64"},
 		{"ringSize not power of two", `{"host":{"memif":{"ringSize":1000}}}`, nil, 7, "host.memif.ringSize"},
 		{"ringSize too big", `{"host":{"memif":{"ringSize":65536}}}`, nil, 7, "host.memif.ringSize"},
 		{"ringSize one", `{"host":{"memif":{"ringSize":1}}}`, nil, 7, "host.memif.ringSize"},
@@ -180,6 +195,13 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"memif secret too long", `{"host":{"memif":{"secret":"0123456789012345678901234"}}}`, nil, 7, "host.memif.secret"},
 		{"vhost queues", `{"host":{"iftype":"vhostuser","vhost":{"queues":100}}}`, nil, 7, "host.vhost.queues"},
 		{"vhost group", `{"host":{"iftype":"vhostuser","vhost":{"group":"-bad group"}}}`, nil, 7, "host.vhost.group"},
+		{"podAccess without group", `{"podAccess":{"mode":"0660"}}`, nil, 7, "podAccess.group is required"},
+		{"podAccess bad group", `{"podAccess":{"group":"a b"}}`, nil, 7, "podAccess.group"},
+		{"podAccess mode not octal", `{"podAccess":{"group":"g","mode":"rw-rw----"}}`, nil, 7, "podAccess.mode"},
+		{"podAccess mode with execute", `{"podAccess":{"group":"g","mode":"0770"}}`, nil, 7, "podAccess.mode 0770"},
+		{"podAccess mode setgid", `{"podAccess":{"group":"g","mode":"2660"}}`, nil, 7, "podAccess.mode"},
+		{"podAccess mode without owner", `{"podAccess":{"group":"g","mode":"0060"}}`, nil, 7, "podAccess.mode"},
+		{"vhost group differs from podAccess", `{"host":{"iftype":"vhostuser","vhost":{"group":"a"}},"podAccess":{"group":"b"}}`, nil, 7, "host.vhost.group \"a\" differs from podAccess.group \"b\""},
 		{"nats url scheme", `{"nats":{"url":"http://127.0.0.1:4222"}}`, nil, 7, "nats.url"},
 		{"nats url no host", `{"nats":{"url":"nats://"}}`, nil, 7, "nats.url"},
 		{"nats timeout not a duration", `{"nats":{"timeout":"3"}}`, nil, 7, "nats.timeout"},
@@ -248,6 +270,24 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		{"veth on ovs-dpdk", `{"host":{"engine":"ovs-dpdk","iftype":"veth","bridge":{"bridgeId":null,"bridgeName":"br-k"}}}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, "br-k", c.Host.Bridge.BridgeName)
 		}},
+		{"no podAccess", `{}`, func(t *testing.T, c *config.NetConf) { assert.Nil(t, c.PodAccess) }},
+		{"podAccess default mode", `{"podAccess":{"group":"usrsp"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "usrsp", c.PodAccess.Group)
+			assert.Equal(t, fs.FileMode(0o660), c.PodAccess.Perm)
+		}},
+		{"podAccess mode", `{"podAccess":{"group":"1234","mode":"666"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, fs.FileMode(0o666), c.PodAccess.Perm)
+		}},
+		{"host.vhost.group is podAccess.group", `{"host":{"iftype":"vhostuser","vhost":{"group":"hugetlbfs"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "hugetlbfs", c.PodAccess.Group)
+			assert.Equal(t, fs.FileMode(0o660), c.PodAccess.Perm)
+		}},
+		{"host.vhost.group and the same podAccess.group", `{"host":{"iftype":"vhostuser","vhost":{"group":"g"}},"podAccess":{"group":"g","mode":"0640"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, fs.FileMode(0o640), c.PodAccess.Perm)
+		}},
+		{"host.vhost.group fills podAccess.group", `{"host":{"iftype":"vhostuser","vhost":{"group":"g"}},"podAccess":{"mode":"0666"}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, "g", c.PodAccess.Group)
+		}},
 		{"bridgeId as numeric string", `{"host":{"bridge":{"bridgeId":"12"}}}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, uint32(12), c.Host.Bridge.ID)
 		}},
@@ -277,6 +317,9 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		{"nats settings", `{"nats":{"url":"nats://a:4222,tls://b:4222","timeout":"750ms"}}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, 750*time.Millisecond, c.Timeout())
 		}},
+		{"nats tls", `{"nats":{"url":"tls://127.0.0.1:4222","credentialsFile":"/etc/usrsp/nats/cni.creds","tls":{"caFile":"/etc/usrsp/nats//ca.pem","certFile":"/c.pem","keyFile":"/k.pem"}}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, config.TLS{CAFile: "/etc/usrsp/nats/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem"}, c.NATS.TLS)
+		}},
 		{"trailing slash sharedDir", `{"sharedDir":"/usr/local/var/run/openvswitch/"}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, "/usr/local/var/run/openvswitch", c.SharedDir)
 		}},
@@ -298,6 +341,18 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		{"vlan and mac", `{"host":{"bridge":{"vlanId":4094},"mac":"02:00:00:00:00:01"},"mtu":9000}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, 4094, c.Host.Bridge.VlanID)
 			assert.Equal(t, 9000, c.MTU)
+		}},
+		{"limits at their largest", `{"host":{"bridge":{"bridgeId":16777215,"vlanId":4094},"memif":{"queues":255,"ringSize":16384,"bufferSize":65535,"secret":"01234567890123456789012"}},"mtu":65535}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, uint32(16777215), c.Host.Bridge.ID)
+			assert.Equal(t, 255, c.Container.Memif.Queues)
+			assert.Len(t, c.Container.Memif.Secret, 23)
+		}},
+		{"limits at their smallest", `{"host":{"engine":"ovs-dpdk","bridge":{"bridgeId":null,"vlanId":1},"memif":{"queues":1,"ringSize":2,"bufferSize":128}},"container":{"engine":"ovs-dpdk"},"mtu":68}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 2, c.Host.Memif.RingSize)
+			assert.Equal(t, 68, c.MTU)
+		}},
+		{"ovs-dpdk mtu 9702", `{"host":{"engine":"ovs-dpdk","bridge":null},"mtu":9702}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 9702, c.MTU)
 		}},
 		// The same vlanId means the same on both engines: an access port.
 		{"vlan on vpp", `{"host":{"bridge":{"bridgeId":4,"vlanId":100}}}`, func(t *testing.T, c *config.NetConf) {
@@ -355,4 +410,33 @@ func TestPrevResult(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, c.Result)
 	assert.Equal(t, "10.1.1.5/24", c.Result.IPs[0].Address.String())
+}
+
+func TestResolvePodAccess(t *testing.T) {
+	load := func(t *testing.T, access string) *config.NetConf {
+		t.Helper()
+		c, err := config.LoadNetConf([]byte(`{"cniVersion":"1.1.0","name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none"},"podAccess":`+access+`}`), config.Env{IfName: "net1"})
+		require.NoError(t, err)
+		return c
+	}
+	got, err := config.ResolvePodAccess(nil)
+	require.NoError(t, err)
+	assert.Nil(t, got)
+
+	got, err = config.ResolvePodAccess(load(t, `{"group":"4321","mode":"0666"}`).PodAccess)
+	require.NoError(t, err)
+	assert.Equal(t, &contracts.PodAccess{GID: 4321, Mode: 0o666}, got)
+
+	got, err = config.ResolvePodAccess(load(t, `{"group":"root"}`).PodAccess) // a name, looked up on this host
+	require.NoError(t, err)
+	assert.Equal(t, &contracts.PodAccess{GID: 0, Mode: 0o660}, got)
+
+	_, err = config.ResolvePodAccess(load(t, `{"group":"no-such-group-usrsp"}`).PodAccess)
+	require.Error(t, err)
+	assert.Equal(t, uint(7), err.(*types.Error).Code)
+	assert.Contains(t, err.Error(), `podAccess.group "no-such-group-usrsp" is not a group on this host`)
+
+	_, err = config.ResolvePodAccess(load(t, `{"group":"4294967295"}`).PodAccess)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gid 4294967295")
 }

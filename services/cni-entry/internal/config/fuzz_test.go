@@ -6,6 +6,9 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/limits"
+
 	"usrsp.dev/services/cni-entry/internal/config"
 )
 
@@ -22,6 +25,14 @@ func FuzzLoadNetConf(f *testing.F) {
 		`{"name":"n","host":{"engine":"ovs-dpdk","iftype":"veth","netType":"bridge"},"container":{"mac":"02:00:00:00:00:01"}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"veth","netType":"bridge","bridge":{"bridgeId":3},"memif":{}}}`,
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"none","memif":{"socketfile":"../x"}},"prevResult":{"cniVersion":"1.0.0"}}`,
+		`{"name":"n","nats":{"url":"tls://127.0.0.1:4222","credentialsFile":"/etc/usrsp/nats/cni.creds","tls":{"caFile":"/etc/usrsp/nats/ca.pem","certFile":"/c.pem","keyFile":"/k.pem"}},"host":{"engine":"vpp","iftype":"memif","netType":"none"}}`,
+		`{"name":"n","nats":{"tls":{"caFile":"ca.pem","certFile":"/c.pem"}},"host":{"engine":"vpp","iftype":"memif","netType":"none"}}`,
+		// limits at and past their edges
+		`{"name":"n","mtu":65535,"host":{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":16777215,"vlanId":4094},"memif":{"queues":255,"ringSize":16384,"bufferSize":65535,"secret":"01234567890123456789012"}}}`,
+		`{"name":"n","mtu":9703,"host":{"engine":"ovs-dpdk","iftype":"memif","netType":"bridge","memif":{"ringSize":2,"bufferSize":128,"secret":"012345678901234567890123"}}}`,
+		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":16777216},"memif":{"ringSize":4,"queues":256}}}`,
+		`{"name":"n","podAccess":{"group":"usrsp","mode":"0666"},"host":{"engine":"vpp","iftype":"memif","netType":"none"}}`,
+		`{"name":"n","podAccess":{"mode":"4777"},"host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"none","vhost":{"group":"1"}}}`,
 	} {
 		f.Add([]byte(seed), "net1", "K8S_POD_UID=abc")
 	}
@@ -36,6 +47,19 @@ func FuzzLoadNetConf(f *testing.F) {
 		}
 		if c.Host.Engine == "" || c.Container.IfType != c.Host.IfType || c.Timeout() <= 0 {
 			t.Fatalf("accepted an inconsistent config: %+v", c)
+		}
+		// What the edge accepts, the engine's limits accept.
+		l, ok := limits.For(limits.Engine(c.Host.Engine))
+		if !ok || c.MTU != 0 && l.MTU("mtu", c.MTU) != nil {
+			t.Fatalf("accepted engine %q or mtu %d outside its limits", c.Host.Engine, c.MTU)
+		}
+		if m := c.Host.Memif; m != nil && errors.Join(l.MemifQueues("q", m.Queues), l.MemifRingSize("r", m.RingSize),
+			l.MemifBufferSize("b", m.BufferSize), l.MemifSecret("s", m.Secret)) != nil {
+			t.Fatalf("accepted a memif outside engine %s's limits: %+v", c.Host.Engine, m)
+		}
+		// What the edge accepts, every adapter's decoder accepts.
+		if a := c.PodAccess; a != nil && (a.Group == "" || (contracts.PodAccess{Mode: a.Perm}).Check("podAccess") != nil) {
+			t.Fatalf("accepted podAccess %+v that adapters refuse", a)
 		}
 		if c.AbstractSocket() && (c.Host.Engine != "vpp" || c.Container.Memif.SocketType != config.SocketTypeAbstract) {
 			t.Fatalf("accepted an abstract socket the container side or engine cannot use: %+v", c)

@@ -11,18 +11,13 @@ import (
 	"time"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/limits"
 )
 
-// Limits checked by validation.
+// Limits of the config file itself; interface limits (memif, MTU, VLAN,
+// bridge domain) are the engine's, from package limits, so what passes
+// here passes the adapter.
 const (
-	MaxQueues        = 64
-	MinRingSize      = 1 << 1
-	MaxRingSize      = 1 << 15
-	MinBufferSize    = 128
-	MaxBufferSize    = 65535
-	MaxMemifSecret   = 24 // libmemif's limit
-	MinMTU           = 68 // IPv4 minimum
-	MaxMTU           = 65535
 	MinNATSTimeout   = 100 * time.Millisecond
 	MaxNATSTimeout   = time.Minute
 	LinkNameLen      = 12 // hex characters of the per-attachment link name
@@ -31,8 +26,21 @@ const (
 	// bytes, the first is the NUL that marks the abstract namespace, and
 	// VPP keeps a terminating NUL (vpp-adapter accepts the same length).
 	MaxAbstractNameLen = contracts.MaxSocketPathLen - 1
-	maxVPPBridgeDomain = 1<<32 - 2 // VPP reserves 0 and ~0
 )
+
+// engineLimits returns the limits of a validated engine.
+func engineLimits(engine string) limits.Limits {
+	l, _ := limits.For(limits.Engine(engine))
+	return l
+}
+
+// invalid wraps a limits check error as an invalid config.
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errorf(contracts.CodeInvalidConfig, "%v", err)
+}
 
 // normalize applies defaults and validates, in the order the fields
 // depend on each other.
@@ -42,6 +50,15 @@ func normalize(c *NetConf, ifName string) error {
 	}
 	if err := normalizeHost(c, ifName); err != nil {
 		return err
+	}
+	if err := normalizePodAccess(c); err != nil {
+		return err
+	}
+	// The MTU applies to the host side: the host engine's bound.
+	if c.MTU != 0 {
+		if err := invalid(engineLimits(c.Host.Engine).MTU("mtu", c.MTU)); err != nil {
+			return err
+		}
 	}
 	if err := deriveContainer(c); err != nil {
 		return err
@@ -79,6 +96,9 @@ func checkTopLevel(c *NetConf) error {
 		{"deviceInfoDir", &c.DeviceInfoDir},
 		{"logFile", &c.LogFile},
 		{"nats.credentialsFile", &c.NATS.CredentialsFile},
+		{"nats.tls.caFile", &c.NATS.TLS.CAFile},
+		{"nats.tls.certFile", &c.NATS.TLS.CertFile},
+		{"nats.tls.keyFile", &c.NATS.TLS.KeyFile},
 		{"runtimeConfig.CNIDeviceInfoFile", &c.RuntimeConfig.CNIDeviceInfoFile},
 	} {
 		clean, err := cleanAbsPath(p.field, *p.value)
@@ -92,9 +112,6 @@ func checkTopLevel(c *NetConf) error {
 		return err
 	}
 	c.LogLevel = level
-	if c.MTU != 0 && (c.MTU < MinMTU || c.MTU > MaxMTU) {
-		return errorf(contracts.CodeInvalidConfig, "mtu: %d is outside %d-%d", c.MTU, MinMTU, MaxMTU)
-	}
 	return checkNATS(&c.NATS)
 }
 
@@ -113,6 +130,9 @@ func checkNATS(n *NATS) error {
 		if u.Host == "" {
 			return errorf(contracts.CodeInvalidConfig, "nats.url %q has no host", one)
 		}
+	}
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		return errorf(contracts.CodeInvalidConfig, "nats.tls.certFile and nats.tls.keyFile must be set together")
 	}
 	n.TimeoutDuration = DefaultNATSTimeout
 	if n.Timeout != "" {
@@ -149,10 +169,7 @@ func normalizeHost(c *NetConf, ifName string) error {
 	}
 	switch contracts.IfType(h.IfType) {
 	case contracts.IfTypeMemif:
-		if h.Memif == nil {
-			h.Memif = &Memif{}
-		}
-		m := h.Memif
+		m := ensure(&h.Memif)
 		m.Role = orDefault(m.Role, contracts.MemifRoleMaster)
 		m.Mode = orDefault(m.Mode, contracts.MemifModeEthernet)
 		m.Queues = orDefaultInt(m.Queues, DefaultQueues)
@@ -162,7 +179,7 @@ func normalizeHost(c *NetConf, ifName string) error {
 		if m.SocketFile == "" && ifName != "" {
 			m.SocketFile = "memif-" + ifName + ".sock"
 		}
-		if err := checkMemif("host.memif", m); err != nil {
+		if err := checkMemif("host.memif", m, engineLimits(h.Engine)); err != nil {
 			return err
 		}
 		// OVS's DPDK lives in the host network namespace: it cannot reach
@@ -171,10 +188,7 @@ func normalizeHost(c *NetConf, ifName string) error {
 			return errorf(contracts.CodeUnsupportedField, "host.memif.socketType %q is not supported with engine %s: only vpp creates sockets in the pod's network namespace", m.SocketType, h.Engine)
 		}
 	case contracts.IfTypeVhostUser:
-		if h.Vhost == nil {
-			h.Vhost = &Vhost{}
-		}
-		v := h.Vhost
+		v := ensure(&h.Vhost)
 		// OVS plugs dpdkvhostuserclient ports (the pod app is the server);
 		// VPP creates the socket itself.
 		defaultMode := contracts.VhostModeServer
@@ -186,7 +200,7 @@ func normalizeHost(c *NetConf, ifName string) error {
 		if v.SocketFile == "" && ifName != "" {
 			v.SocketFile = "vhostuser-" + ifName + ".sock"
 		}
-		if err := checkVhost("host.vhost", v); err != nil {
+		if err := checkVhost("host.vhost", v, engineLimits(h.Engine)); err != nil {
 			return err
 		}
 	}
@@ -228,10 +242,7 @@ func normalizeHostBridge(h *Side) error {
 	switch contracts.Engine(h.Engine) {
 	case contracts.EngineOVSDPDK:
 		// An OVS port always lives on a bridge, whatever the netType.
-		if h.Bridge == nil {
-			h.Bridge = &Bridge{}
-		}
-		b := h.Bridge
+		b := ensure(&h.Bridge)
 		if len(b.BridgeID) > 0 {
 			return errorf(contracts.CodeUnsupportedField, "host.bridge.bridgeId is not supported with engine ovs-dpdk: use bridgeName")
 		}
@@ -266,6 +277,7 @@ func normalizeHostBridge(h *Side) error {
 // vppBridgeID reads the bridge domain from bridgeId (number or numeric
 // string) or a numeric bridgeName; 0 means none given.
 func vppBridgeID(b *Bridge) (uint32, error) {
+	maxID := uint64(engineLimits(string(contracts.EngineVPP)).MaxBridgeID)
 	var fromID, fromName uint64
 	if raw := bytes.TrimSpace(b.BridgeID); len(raw) > 0 && string(raw) != "null" {
 		text := string(raw)
@@ -274,15 +286,15 @@ func vppBridgeID(b *Bridge) (uint32, error) {
 			text = s
 		}
 		n, err := strconv.ParseUint(strings.TrimSpace(text), 10, 64)
-		if err != nil || n == 0 || n > maxVPPBridgeDomain {
-			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId %s is not a VPP bridge domain id (1-%d)", text, uint64(maxVPPBridgeDomain))
+		if err != nil || n == 0 || n > maxID {
+			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeId %s is not a VPP bridge domain id (1-%d)", text, maxID)
 		}
 		fromID = n
 	}
 	if b.BridgeName != "" {
 		n, err := strconv.ParseUint(b.BridgeName, 10, 64)
-		if err != nil || n == 0 || n > maxVPPBridgeDomain {
-			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeName %q is not numeric: engine vpp needs a bridge domain id (1-%d)", b.BridgeName, uint64(maxVPPBridgeDomain))
+		if err != nil || n == 0 || n > maxID {
+			return 0, errorf(contracts.CodeInvalidConfig, "host.bridge.bridgeName %q is not numeric: engine vpp needs a bridge domain id (1-%d)", b.BridgeName, maxID)
 		}
 		fromName = n
 	}
@@ -296,13 +308,12 @@ func checkVLAN(field string, b *Bridge) error {
 	if b == nil || b.VlanID == 0 {
 		return nil
 	}
-	if b.VlanID < 1 || b.VlanID > 4094 {
-		return errorf(contracts.CodeInvalidConfig, "%s: %d is outside 1-4094", field, b.VlanID)
-	}
-	return nil
+	return invalid(limits.Wire.VLAN(field, b.VlanID))
 }
 
-func checkMemif(field string, m *Memif) error {
+// checkMemif checks a memif block against the limits of the engine on
+// its side.
+func checkMemif(field string, m *Memif, l limits.Limits) error {
 	switch m.Role {
 	case "server":
 		m.Role = contracts.MemifRoleMaster
@@ -317,17 +328,15 @@ func checkMemif(field string, m *Memif) error {
 	default:
 		return errorf(contracts.CodeInvalidConfig, "%s.mode %q is not ethernet, ip or inject-punt", field, m.Mode)
 	}
-	if m.Queues < 1 || m.Queues > MaxQueues {
-		return errorf(contracts.CodeInvalidConfig, "%s.queues: %d is outside 1-%d", field, m.Queues, MaxQueues)
-	}
-	if m.RingSize < MinRingSize || m.RingSize > MaxRingSize || m.RingSize&(m.RingSize-1) != 0 {
-		return errorf(contracts.CodeInvalidConfig, "%s.ringSize: %d is not a power of two in %d-%d", field, m.RingSize, MinRingSize, MaxRingSize)
-	}
-	if m.BufferSize < MinBufferSize || m.BufferSize > MaxBufferSize {
-		return errorf(contracts.CodeInvalidConfig, "%s.bufferSize: %d is outside %d-%d", field, m.BufferSize, MinBufferSize, MaxBufferSize)
-	}
-	if len(m.Secret) > MaxMemifSecret {
-		return errorf(contracts.CodeInvalidConfig, "%s.secret is %d bytes, the memif limit is %d", field, len(m.Secret), MaxMemifSecret)
+	for _, err := range []error{
+		l.MemifQueues(field+".queues", m.Queues),
+		l.MemifRingSize(field+".ringSize", m.RingSize),
+		l.MemifBufferSize(field+".bufferSize", m.BufferSize),
+		l.MemifSecret(field+".secret", m.Secret),
+	} {
+		if err != nil {
+			return invalid(err)
+		}
 	}
 	switch m.SocketType {
 	case SocketTypeFile:
@@ -376,12 +385,12 @@ func CheckAbstractNetns(netns string) error {
 	return nil
 }
 
-func checkVhost(field string, v *Vhost) error {
+func checkVhost(field string, v *Vhost, l limits.Limits) error {
 	if v.Mode != contracts.VhostModeClient && v.Mode != contracts.VhostModeServer {
 		return errorf(contracts.CodeInvalidConfig, "%s.mode %q is not client or server", field, v.Mode)
 	}
-	if v.Queues < 1 || v.Queues > MaxQueues {
-		return errorf(contracts.CodeInvalidConfig, "%s.queues: %d is outside 1-%d", field, v.Queues, MaxQueues)
+	if err := invalid(l.VhostQueues(field+".queues", v.Queues)); err != nil {
+		return err
 	}
 	if v.Group != "" && !validGroup(v.Group) {
 		return errorf(contracts.CodeInvalidConfig, "%s.group %q is not a unix group name or gid", field, v.Group)
@@ -443,17 +452,29 @@ func deriveContainer(c *NetConf) error {
 	return checkMAC("container.mac", ct.MAC)
 }
 
+// opposite is the container's end of a two-ended setting: own when set,
+// else whichever of a and b the host's end is not.
+func opposite(own, host, a, b string) string {
+	switch {
+	case own != "":
+		return own
+	case host == a:
+		return b
+	}
+	return a
+}
+
+// ensure is *p, set to a new zero T first where it is nil.
+func ensure[T any](p **T) *T {
+	if *p == nil {
+		*p = new(T)
+	}
+	return *p
+}
+
 func deriveContainerMemif(hm *Memif, ct *Side) error {
-	if ct.Memif == nil {
-		ct.Memif = &Memif{}
-	}
-	m := ct.Memif
-	if m.Role == "" {
-		m.Role = contracts.MemifRoleMaster
-		if hm.Role == contracts.MemifRoleMaster {
-			m.Role = contracts.MemifRoleSlave
-		}
-	}
+	m := ensure(&ct.Memif)
+	m.Role = opposite(m.Role, hm.Role, contracts.MemifRoleMaster, contracts.MemifRoleSlave)
 	m.Mode = orDefault(m.Mode, hm.Mode)
 	m.Queues = orDefaultInt(m.Queues, hm.Queues)
 	m.RingSize = orDefaultInt(m.RingSize, hm.RingSize)
@@ -464,7 +485,7 @@ func deriveContainerMemif(hm *Memif, ct *Side) error {
 	if m.ID == 0 {
 		m.ID = hm.ID
 	}
-	if err := checkMemif("container.memif", m); err != nil {
+	if err := checkMemif("container.memif", m, engineLimits(ct.Engine)); err != nil {
 		return err
 	}
 	switch {
@@ -485,19 +506,11 @@ func deriveContainerMemif(hm *Memif, ct *Side) error {
 }
 
 func deriveContainerVhost(hv *Vhost, ct *Side) error {
-	if ct.Vhost == nil {
-		ct.Vhost = &Vhost{}
-	}
-	v := ct.Vhost
-	if v.Mode == "" {
-		v.Mode = contracts.VhostModeServer
-		if hv.Mode == contracts.VhostModeServer {
-			v.Mode = contracts.VhostModeClient
-		}
-	}
+	v := ensure(&ct.Vhost)
+	v.Mode = opposite(v.Mode, hv.Mode, contracts.VhostModeServer, contracts.VhostModeClient)
 	v.Queues = orDefaultInt(v.Queues, hv.Queues)
 	v.SocketFile = orDefault(v.SocketFile, hv.SocketFile)
-	if err := checkVhost("container.vhost", v); err != nil {
+	if err := checkVhost("container.vhost", v, engineLimits(ct.Engine)); err != nil {
 		return err
 	}
 	switch {

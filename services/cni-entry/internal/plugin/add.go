@@ -2,9 +2,7 @@ package plugin
 
 import (
 	"context"
-	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"usrsp.dev/contracts"
@@ -12,24 +10,16 @@ import (
 	"usrsp.dev/services/cni-entry/internal/sandbox"
 )
 
-// Add is CNI ADD: IPAM, the socket directory, the attachment on the
+// add is CNI ADD: IPAM, the socket directory, the attachment on the
 // adapter, the pod's data, then the result. Whatever fails undoes all the
 // steps before it.
-func (p *Plugin) Add(args *skel.CmdArgs) error {
-	return p.run("ADD", args, p.add)
-}
-
 func (p *Plugin) add(inv *invocation) (err error) {
 	conf, key := inv.conf, inv.key
 	// No IPAM, adapter call or directory for a sandbox that is not there.
 	if err := sandbox.CheckNetns(inv.args.Netns); err != nil {
 		return err
 	}
-	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
-	if err != nil {
-		return err
-	}
-	sock, err := socketOf(conf, paths, inv.args.Netns)
+	paths, sock, access, err := inv.podPaths()
 	if err != nil {
 		return err
 	}
@@ -55,13 +45,13 @@ func (p *Plugin) add(inv *invocation) (err error) {
 		}
 	}
 
-	adapter, closeConn, err := p.dial(inv)
-	if err != nil {
+	// Connected before anything is written, so an unreachable adapter
+	// leaves nothing to undo but IPAM.
+	if _, err := p.connect(inv); err != nil {
 		return err
 	}
-	defer closeConn()
 
-	if err := poddata.Prepare(paths); err != nil {
+	if err := poddata.Prepare(paths, access); err != nil {
 		return err
 	}
 	devInfoFile := inv.deviceInfoFile(key)
@@ -92,15 +82,15 @@ func (p *Plugin) add(inv *invocation) (err error) {
 	}
 
 	req := &contracts.AttachRequest{Key: key, Network: conf.Name, Netns: inv.args.Netns, Pod: conf.Pod,
-		Interface: hostInterface(conf, key, sock, ipConfigs(ipam))}
-	start := time.Now()
-	resp, err := adapter.Attach(context.Background(), conf.Engine(), req)
-	inv.log.Debug().Str("subject", inv.subject(contracts.OpAttach)).Dur("duration", time.Since(start)).Err(err).Msg("attach")
+		Interface: hostInterface(conf, key, sock, ipConfigs(ipam), access)}
+	resp, err := call(p, inv, contracts.OpAttach, func(a Adapter, ctx context.Context, e contracts.Engine) (*contracts.AttachResponse, error) {
+		return a.Attach(ctx, e, req)
+	})
 	// Even a failed attach is undone: one that timed out may still
 	// complete on the adapter, and detaching an unknown key is success.
 	defer func() {
 		if !success {
-			p.undoAttach(inv, adapter)
+			p.undoAttach(inv)
 		}
 	}()
 	if err != nil {
@@ -118,7 +108,7 @@ func (p *Plugin) add(inv *invocation) (err error) {
 		Network: conf.Name, Pod: conf.Pod, HostEngine: conf.Engine(), Interface: ci,
 		IPAM: ipamResult(ipam), DeviceInfo: devInfo,
 	}
-	if err := poddata.WriteJSON(paths.DataFile(key.IfName), data, poddata.FilePerm); err != nil {
+	if err := poddata.WritePodData(paths, data, access); err != nil {
 		return err
 	}
 	if devInfoFile != "" && devInfo != nil {
@@ -144,9 +134,8 @@ func (p *Plugin) undoIPAM(inv *invocation, key contracts.AttachmentKey) {
 	}
 }
 
-func (p *Plugin) undoAttach(inv *invocation, adapter Adapter) {
-	_, err := adapter.Detach(context.Background(), inv.conf.Engine(), &contracts.DetachRequest{Key: inv.key, Network: inv.conf.Name})
-	if err != nil {
+func (p *Plugin) undoAttach(inv *invocation) {
+	if _, err := inv.detachRequest(inv.adapter, context.Background(), inv.conf.Engine()); err != nil {
 		inv.log.Warn().Err(err).Str("subject", inv.subject(contracts.OpDetach)).Msg("undo: cannot detach; the adapter's GC will remove it")
 	}
 }

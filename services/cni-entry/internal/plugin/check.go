@@ -4,34 +4,24 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/poddata"
 )
 
-// Check is CNI CHECK: IPAM's check, the adapter's check of the attachment,
+// check is CNI CHECK: IPAM's check, the adapter's check of the attachment,
 // then prevResult and the pod data against what the configuration
 // expects. A difference is CodeMismatch (101); an attachment the adapter
 // does not know is code 3.
-func (p *Plugin) Check(args *skel.CmdArgs) error {
-	return p.run("CHECK", args, p.check)
-}
-
 func (p *Plugin) check(inv *invocation) error {
 	conf, key := inv.conf, inv.key
 	prev := conf.Result
 	if prev == nil {
 		return contracts.Errorf(contracts.CodeInvalidConfig, "prevResult is required for CHECK")
 	}
-	paths, err := poddata.Resolve(inv.layout(), key, conf.Pod.UID, dirSocketFile(conf))
-	if err != nil {
-		return err
-	}
-	sock, err := socketOf(conf, paths, inv.args.Netns)
+	paths, sock, access, err := inv.podPaths()
 	if err != nil {
 		return err
 	}
@@ -45,17 +35,12 @@ func (p *Plugin) check(inv *invocation) error {
 		}
 	}
 
-	adapter, closeConn, err := p.dial(inv)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
 	hostSocket := sock.Reported
-	start := time.Now()
-	resp, err := adapter.Check(context.Background(), conf.Engine(), &contracts.CheckRequest{
-		Key: key, Network: conf.Name, Interface: hostInterface(conf, key, sock, ipConfigs(prev)),
+	resp, err := call(p, inv, contracts.OpCheck, func(a Adapter, ctx context.Context, e contracts.Engine) (*contracts.CheckResponse, error) {
+		return a.Check(ctx, e, &contracts.CheckRequest{
+			Key: key, Network: conf.Name, Interface: hostInterface(conf, key, sock, ipConfigs(prev), access),
+		})
 	})
-	inv.log.Debug().Str("subject", inv.subject(contracts.OpCheck)).Dur("duration", time.Since(start)).Err(err).Msg("check")
 	if err != nil {
 		return err
 	}

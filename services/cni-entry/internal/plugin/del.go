@@ -3,22 +3,15 @@ package plugin
 import (
 	"context"
 	"errors"
-	"time"
-
-	"github.com/containernetworking/cni/pkg/skel"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/poddata"
 )
 
-// Del is CNI DEL. It is idempotent: anything already gone is success. It
+// del is CNI DEL. It is idempotent: anything already gone is success. It
 // always releases IPAM and removes the pod's files, even when the adapter
 // cannot be reached; it then returns that adapter error (code 11) so the
 // runtime retries and the vswitch port does not leak until the next GC.
-func (p *Plugin) Del(args *skel.CmdArgs) error {
-	return p.run("DEL", args, p.del)
-}
-
 func (p *Plugin) del(inv *invocation) error {
 	conf, key := inv.conf, inv.key
 	var ipamErr, adapterErr, filesErr error
@@ -60,20 +53,17 @@ func (p *Plugin) del(inv *invocation) error {
 }
 
 func (p *Plugin) detach(inv *invocation) error {
-	adapter, closeConn, err := p.dial(inv)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-	start := time.Now()
-	resp, err := adapter.Detach(context.Background(), inv.conf.Engine(), &contracts.DetachRequest{Key: inv.key, Network: inv.conf.Name})
+	resp, err := call(p, inv, contracts.OpDetach, inv.detachRequest)
 	if contracts.IsNotFound(err) {
-		err = nil
+		return nil
 	}
-	ev := inv.log.Debug().Str("subject", inv.subject(contracts.OpDetach)).Dur("duration", time.Since(start))
 	if resp != nil {
-		ev = ev.Bool("removed", resp.Removed)
+		inv.log.Debug().Bool("removed", resp.Removed).Msg("detached")
 	}
-	ev.Err(err).Msg("detach")
 	return err
+}
+
+// detachRequest detaches this invocation's attachment.
+func (inv *invocation) detachRequest(a Adapter, ctx context.Context, e contracts.Engine) (*contracts.DetachResponse, error) {
+	return a.Detach(ctx, e, &contracts.DetachRequest{Key: inv.key, Network: inv.conf.Name})
 }

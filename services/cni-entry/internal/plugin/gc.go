@@ -2,25 +2,16 @@ package plugin
 
 import (
 	"context"
-	"errors"
-	"time"
-
-	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/cni-entry/internal/poddata"
 	"usrsp.dev/services/cni-entry/internal/sandbox"
 )
 
-// GC is CNI GC: the adapter removes every attachment of this network not
+// gc is CNI GC: the adapter removes every attachment of this network not
 // in cni.dev/valid-attachments; for each one removed, its IPAM is released
 // (host-local has no GC of its own) and its pod data and link removed.
 // Finally IPAM's own GC runs, if the IPAM plugin has one.
-func (p *Plugin) GC(args *skel.CmdArgs) error {
-	return p.run("GC", args, p.gc)
-}
-
 func (p *Plugin) gc(inv *invocation) error {
 	conf := inv.conf
 	valid := make([]contracts.AttachmentKey, 0, len(conf.ValidAttachments))
@@ -32,14 +23,10 @@ func (p *Plugin) gc(inv *invocation) error {
 		}
 	}
 
-	adapter, closeConn, err := p.dial(inv)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
-	ctx := context.Background()
 	// The records tell where each attachment's files are.
-	listed, err := adapter.List(ctx, conf.Engine(), &contracts.ListRequest{Network: conf.Name})
+	listed, err := call(p, inv, contracts.OpList, func(a Adapter, ctx context.Context, e contracts.Engine) (*contracts.ListResponse, error) {
+		return a.List(ctx, e, &contracts.ListRequest{Network: conf.Name})
+	})
 	if err != nil {
 		return err
 	}
@@ -47,9 +34,9 @@ func (p *Plugin) gc(inv *invocation) error {
 	for _, a := range listed.Attachments {
 		records[a.Key] = a
 	}
-	start := time.Now()
-	resp, err := adapter.GC(ctx, conf.Engine(), &contracts.GCRequest{Network: conf.Name, Valid: valid})
-	inv.log.Debug().Str("subject", inv.subject(contracts.OpGC)).Dur("duration", time.Since(start)).Err(err).Msg("gc")
+	resp, err := call(p, inv, contracts.OpGC, func(a Adapter, ctx context.Context, e contracts.Engine) (*contracts.GCResponse, error) {
+		return a.GC(ctx, e, &contracts.GCRequest{Network: conf.Name, Valid: valid})
+	})
 	if err != nil {
 		return err
 	}
@@ -60,7 +47,7 @@ func (p *Plugin) gc(inv *invocation) error {
 		errs = append(errs, p.releaseRemoved(inv, key, records[key]))
 	}
 	if conf.IPAM.Type != "" {
-		ctx, cancel := context.WithTimeout(ctx, IPAMTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), IPAMTimeout)
 		err := p.IPAM.GC(ctx, conf.IPAM.Type, inv.args.StdinData, inv.ipamArgs(contracts.AttachmentKey{}))
 		cancel()
 		if unsupported(err) {
@@ -100,13 +87,6 @@ func (p *Plugin) releaseRemoved(inv *invocation, key contracts.AttachmentKey, re
 		filesErr = poddata.Remove(paths, key)
 	}
 	return firstError([]error{ipamErr, vethErr, filesErr, poddata.RemoveFile(inv.deviceInfoFile(key))})
-}
-
-// unsupported reports whether a delegated plugin rejected a verb it does
-// not implement: an older spec version (1) or an unknown command (4).
-func unsupported(err error) bool {
-	var e *types.Error
-	return errors.As(err, &e) && (e.Code == types.ErrIncompatibleCNIVersion || e.Code == types.ErrInvalidEnvironmentVariables)
 }
 
 func firstError(errs []error) error {

@@ -24,6 +24,21 @@ type socket struct {
 	Reported string
 }
 
+// podPaths resolves the pod's directory, the socket this invocation's
+// interface uses and who in the pod may use it (ADD and CHECK).
+func (inv *invocation) podPaths() (poddata.Paths, socket, *contracts.PodAccess, error) {
+	paths, err := poddata.Resolve(inv.layout(), inv.key, inv.conf.Pod.UID, dirSocketFile(inv.conf))
+	if err != nil {
+		return paths, socket{}, nil, err
+	}
+	sock, err := socketOf(inv.conf, paths, inv.args.Netns)
+	if err != nil {
+		return paths, sock, nil, err
+	}
+	access, err := config.ResolvePodAccess(inv.conf.PodAccess)
+	return paths, sock, access, err
+}
+
 // socketOf places c's socket for the attachment at paths in the pod's
 // network namespace netns (CNI_NETNS). ADD and CHECK both use it, so the
 // adapter is asked for the same interface both times.
@@ -51,12 +66,13 @@ func dirSocketFile(c *config.NetConf) string {
 }
 
 // hostInterface is what the adapter is asked to create (and later to
-// confirm: ADD and CHECK must build the same value).
-func hostInterface(c *config.NetConf, key contracts.AttachmentKey, sock socket, ips []contracts.IPConfig) contracts.HostInterface {
+// confirm: ADD and CHECK must build the same value). access is podAccess
+// resolved on this host: the adapter gives it to the sockets it makes.
+func hostInterface(c *config.NetConf, key contracts.AttachmentKey, sock socket, ips []contracts.IPConfig, access *contracts.PodAccess) contracts.HostInterface {
 	h := c.Host
 	hi := contracts.HostInterface{
 		IfType: contracts.IfType(h.IfType), NetType: contracts.NetType(h.NetType),
-		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC,
+		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC, PodAccess: access,
 	}
 	if c.Veth() {
 		hi.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(key)}
@@ -66,7 +82,7 @@ func hostInterface(c *config.NetConf, key contracts.AttachmentKey, sock socket, 
 			Queues: m.Queues, RingSize: m.RingSize, BufferSize: m.BufferSize, SocketFile: m.SocketFile, Netns: sock.Netns}
 	}
 	if v := h.Vhost; v != nil {
-		hi.Vhost = &contracts.VhostSpec{Mode: v.Mode, Queues: v.Queues, Group: v.Group, SocketFile: v.SocketFile}
+		hi.Vhost = &contracts.VhostSpec{Mode: v.Mode, Queues: v.Queues, SocketFile: v.SocketFile} // Group: in PodAccess
 	}
 	switch {
 	case h.Bridge == nil:

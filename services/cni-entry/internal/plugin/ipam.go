@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -77,4 +78,17 @@ func withCommand(args *invoke.Args, verb string) *invoke.Args {
 	a := *args
 	a.Command = verb
 	return &a
+}
+
+// unsupported reports whether a delegated plugin rejected a verb it does
+// not implement: an older spec version (1) or an unknown command (4).
+func unsupported(err error) bool {
+	var e *types.Error
+	return errors.As(err, &e) && (e.Code == types.ErrIncompatibleCNIVersion || e.Code == types.ErrInvalidEnvironmentVariables)
+}
+
+// isCNICode reports whether err is a delegated plugin's error with code.
+func isCNICode(err error, code uint) bool {
+	var e *types.Error
+	return errors.As(err, &e) && e.Code == code
 }

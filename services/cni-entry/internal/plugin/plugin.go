@@ -47,13 +47,18 @@ type Dialer interface {
 	Dial(n config.NATS, node string) (Adapter, func(), error)
 }
 
-// NATSDialer dials NATS once per invocation, without reconnecting.
+// NATSDialer dials NATS once per invocation, without reconnecting. Replies
+// come to the inbox of the node's cni identity (contracts.InboxPrefix: the
+// only one cni@<node> credentials may read), derived from the node name,
+// so no JWT is parsed per CNI call.
 type NATSDialer struct{}
 
 // Dial implements Dialer.
 func (NATSDialer) Dial(n config.NATS, node string) (Adapter, func(), error) {
 	nc, err := contracts.Connect(contracts.ConnectOptions{
 		URL: n.URL, CredentialsFile: n.CredentialsFile, Timeout: n.TimeoutDuration, Name: "usrsp-cni-entry",
+		InboxPrefix: contracts.InboxPrefix(contracts.RoleCNI, node),
+		TLS:         contracts.TLSFiles{CAFile: n.TLS.CAFile, CertFile: n.TLS.CertFile, KeyFile: n.TLS.KeyFile},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -76,6 +81,14 @@ func New(stdout, stderr io.Writer) *Plugin {
 	return &Plugin{Dialer: NATSDialer{}, IPAM: ExecIPAM{}, Hostname: os.Hostname, Stdout: stdout, Stderr: stderr}
 }
 
+// The CNI verbs, each in its own file: run loads the configuration and
+// sets up logging, then the verb does its work top to bottom.
+func (p *Plugin) Add(args *skel.CmdArgs) error    { return p.run("ADD", args, p.add) }
+func (p *Plugin) Del(args *skel.CmdArgs) error    { return p.run("DEL", args, p.del) }
+func (p *Plugin) Check(args *skel.CmdArgs) error  { return p.run("CHECK", args, p.check) }
+func (p *Plugin) GC(args *skel.CmdArgs) error     { return p.run("GC", args, p.gc) }
+func (p *Plugin) Status(args *skel.CmdArgs) error { return p.run("STATUS", args, p.status) }
+
 // invocation is the state of one verb run.
 type invocation struct {
 	verb  string
@@ -86,6 +99,9 @@ type invocation struct {
 	log   zerolog.Logger
 	close func() // closes the log file
 	start time.Time
+
+	adapter   Adapter // connected on first use by connect
+	closeConn func()
 }
 
 // run loads the configuration, sets up logging, runs fn, and logs its
@@ -101,6 +117,11 @@ func (p *Plugin) run(verb string, args *skel.CmdArgs, fn func(*invocation) error
 		key: contracts.AttachmentKey{ContainerID: args.ContainerID, IfName: args.IfName}}
 	inv.log, inv.close = newLogger(p.Stderr, conf, verb)
 	defer inv.close()
+	defer func() {
+		if inv.closeConn != nil {
+			inv.closeConn()
+		}
+	}()
 	inv.log = inv.log.With().Str("container_id", args.ContainerID).Str("ifname", args.IfName).
 		Str("engine", conf.Host.Engine).Str("network", conf.Name).Logger()
 	inv.node = conf.NodeName
@@ -120,9 +141,32 @@ func (p *Plugin) run(verb string, args *skel.CmdArgs, fn func(*invocation) error
 	return nil
 }
 
-// dial connects to the node's adapters.
-func (p *Plugin) dial(inv *invocation) (Adapter, func(), error) {
-	return p.Dialer.Dial(inv.conf.NATS, inv.node)
+// connect returns the node's adapters, dialing on first use: a verb that
+// never needs them (a DEL whose IPAM fails first still calls) dials late,
+// and run closes the connection.
+func (p *Plugin) connect(inv *invocation) (Adapter, error) {
+	if inv.adapter == nil {
+		a, closeConn, err := p.Dialer.Dial(inv.conf.NATS, inv.node)
+		if err != nil {
+			return nil, err
+		}
+		inv.adapter, inv.closeConn = a, closeConn
+	}
+	return inv.adapter, nil
+}
+
+// call connects to the node's adapters and makes one request of this
+// network's engine, logging its subject and duration at debug level.
+func call[Resp any](p *Plugin, inv *invocation, op contracts.Op,
+	request func(Adapter, context.Context, contracts.Engine) (*Resp, error)) (*Resp, error) {
+	adapter, err := p.connect(inv)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := request(adapter, context.Background(), inv.conf.Engine())
+	inv.log.Debug().Str("subject", inv.subject(op)).Dur("duration", time.Since(start)).Err(err).Msg(string(op))
+	return resp, err
 }
 
 // subject is the subject of op, for logs.

@@ -277,7 +277,7 @@ func TestHostInterface(t *testing.T) {
 			c := load(t, tt.host)
 			sock, err := socketOf(c, poddata.Paths{PodDir: "/p"}, "/var/run/netns/pod")
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, hostInterface(c, contracts.AttachmentKey{ContainerID: "c", IfName: "net1"}, sock, ips))
+			assert.Equal(t, tt.want, hostInterface(c, contracts.AttachmentKey{ContainerID: "c", IfName: "net1"}, sock, ips, nil))
 		})
 	}
 }

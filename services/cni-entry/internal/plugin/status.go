@@ -2,32 +2,18 @@ package plugin
 
 import (
 	"context"
-	"errors"
-	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"usrsp.dev/contracts"
 )
 
-// Status is CNI STATUS: the configured engine's adapter must answer and be
+// status is CNI STATUS: the configured engine's adapter must answer and be
 // ready, else code 50 (the plugin cannot attach anything: there is no
 // "limited" mode worth 51). IPAM's STATUS is asked too when it has one.
-func (p *Plugin) Status(args *skel.CmdArgs) error {
-	return p.run("STATUS", args, p.status)
-}
-
 func (p *Plugin) status(inv *invocation) error {
 	conf := inv.conf
-	adapter, closeConn, err := p.dial(inv)
-	if err != nil {
-		return notAvailable(err)
-	}
-	defer closeConn()
-	start := time.Now()
-	st, err := adapter.Status(context.Background(), conf.Engine())
-	inv.log.Debug().Str("subject", inv.subject(contracts.OpStatus)).Dur("duration", time.Since(start)).Err(err).Msg("status")
+	st, err := call(p, inv, contracts.OpStatus, Adapter.Status)
 	if err != nil {
 		return notAvailable(err)
 	}
@@ -54,9 +40,4 @@ func (p *Plugin) status(inv *invocation) error {
 // keeping its message.
 func notAvailable(err error) error {
 	return contracts.Errorf(contracts.CodeNotAvailable, "%v", err)
-}
-
-func isCNICode(err error, code uint) bool {
-	var e *types.Error
-	return errors.As(err, &e) && e.Code == code
 }

@@ -22,14 +22,28 @@ import (
 	"syscall"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/confine"
 )
 
-// Permissions of what we create: sockets and data are for root and the
-// vswitch; the pod sees them through its own mount.
+// Permissions of what we create without podAccess: sockets and data are
+// for root and the vswitch; the pod sees them through its own mount. With
+// podAccess (contracts.PodAccess) the pod directory and the data file get
+// its group and its DirMode and FileMode.
 const (
 	DirPerm  fs.FileMode = 0o750
 	FilePerm fs.FileMode = 0o640
 )
+
+// MaxDataFile bounds what is read back of a pod data file: the directory
+// is the pod's, and so may be what is there.
+const MaxDataFile = 1 << 20
+
+// The pod directory is writable by the pod (an emptyDir always; a shared
+// directory once podAccess lets the group write), so anything in it may
+// be a symlink, a hard link to a file outside, or a FIFO. Every read,
+// write and removal in it goes through libs/confine beneath the
+// directory's parent (kubelet's or the sharedDir, which the pod cannot
+// change), never following a symlink, the directory itself included.
 
 // Layout is the part of the configuration that places pod directories.
 type Layout struct {
@@ -58,9 +72,7 @@ func (p Paths) SocketDir() string {
 func (p Paths) SocketPath(file string) string { return filepath.Join(p.SocketDir(), file) }
 
 // DataFile is the pod data file of ifName.
-func (p Paths) DataFile(ifName string) string {
-	return filepath.Join(p.PodDir, contracts.PodDataFileName(ifName))
-}
+func (p Paths) DataFile(ifName string) string { return p.dataFile(ifName).String() }
 
 // LinkName is the short, stable name of key's link: 12 hex characters of
 // sha256("<containerID>/<ifName>").
@@ -101,23 +113,50 @@ func Resolve(l Layout, key contracts.AttachmentKey, podUID, socketFile string) (
 // directory really is (DEL and GC may lack the pod UID); otherwise Resolve.
 func Locate(l Layout, key contracts.AttachmentKey, podUID, socketFile string) (Paths, error) {
 	link := filepath.Join(l.LinkDir, LinkName(key))
-	if target, err := os.Readlink(link); err == nil {
-		own := l.SharedDir != "" && strings.HasPrefix(target, l.SharedDir+string(filepath.Separator))
+	if target, err := os.Readlink(link); err == nil && l.podDir(target) {
+		own := l.SharedDir != "" && filepath.Dir(target) == l.SharedDir
 		return Paths{PodDir: target, OwnPodDir: own, Link: link}, nil
 	}
 	return Resolve(l, key, podUID, socketFile)
 }
 
-// Prepare makes PodDir and the link exist. An emptyDir must already exist:
-// kubelet creates it before the sandbox.
-func Prepare(p Paths) error {
+// podDir reports whether dir is a pod directory of l, as Resolve makes
+// them: a link whose target is anything else is not followed.
+func (l Layout) podDir(dir string) bool {
+	if filepath.Clean(dir) != dir { // no "..", "." or "//" left to resolve differently
+		return false
+	}
+	if l.SharedDir != "" {
+		return filepath.Dir(dir) == l.SharedDir
+	}
+	emptyDirs := filepath.Join(l.KubeletDir, "pods") + "/"
+	rel, ok := strings.CutPrefix(dir, emptyDirs)
+	parts := strings.Split(rel, "/")
+	return ok && len(parts) == 4 && parts[1] == "volumes" && parts[2] == "kubernetes.io~empty-dir" && parts[3] == l.PodVolume
+}
+
+// Prepare makes PodDir and the link exist, and gives PodDir access's
+// group and mode (nil: ours stay root's, an emptyDir stays as kubelet made
+// it). An emptyDir must already exist: kubelet creates it before the
+// sandbox.
+func Prepare(p Paths, access *contracts.PodAccess) error {
+	dir := confine.PathIn(p.PodDir)
 	if p.OwnPodDir {
-		if err := os.MkdirAll(p.PodDir, DirPerm); err != nil {
+		// The sharedDir is the operator's: created as configured.
+		if err := os.MkdirAll(filepath.Dir(p.PodDir), DirPerm); err != nil {
+			return contracts.Errorf(contracts.CodeIO, "create sharedDir: %v", err)
+		}
+		if err := confine.MkdirAll(dir, DirPerm); err != nil {
 			return contracts.Errorf(contracts.CodeIO, "create pod directory: %v", err)
 		}
-	} else if fi, err := os.Stat(p.PodDir); err != nil || !fi.IsDir() {
+	} else if !confine.IsDir(dir) {
 		return contracts.Errorf(contracts.CodeInvalidConfig,
-			"podVolume directory %s does not exist: does the pod declare that emptyDir volume?", p.PodDir)
+			"podVolume directory %s does not exist (or is a symlink): does the pod declare that emptyDir volume?", p.PodDir)
+	}
+	if access != nil {
+		if err := confine.SetDirAccess(dir, access.GID, access.DirMode()); err != nil {
+			return contracts.Errorf(contracts.CodeIO, "give pod directory to %s: %v", access, err)
+		}
 	}
 	if p.Link == "" {
 		return nil
@@ -141,46 +180,50 @@ func Prepare(p Paths) error {
 	return nil
 }
 
-// WriteJSON writes v to path atomically: a temporary file in the same
-// directory, then renamed over path (see below for why without fsync).
+// WriteJSON writes v to path atomically (see confine.WriteFile): a file
+// outside pod directories, e.g. the device info, whose directory is the
+// runtime's or the operator's (followed as configured).
 func WriteJSON(path string, v any, perm fs.FileMode) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return contracts.Errorf(contracts.CodeInternal, "encode %s: %v", filepath.Base(path), err)
-	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return contracts.Errorf(contracts.CodeIO, "create %s: %v", dir, err)
 	}
-	// A leading dot keeps the temporary file out of contracts.PodDataGlob.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return contracts.Errorf(contracts.CodeIO, "write %s: %v", path, err)
+	return writeJSON(confine.Path{Root: dir, Rel: filepath.Base(path)}, v, -1, perm)
+}
+
+// WritePodData writes the pod data file of d.IfName into PodDir, with
+// access's group and FileMode (nil: root's, FilePerm).
+func WritePodData(p Paths, d *contracts.PodData, access *contracts.PodAccess) error {
+	gid, perm := -1, FilePerm
+	if access != nil {
+		gid, perm = access.GID, access.FileMode()
 	}
-	tmp := f.Name()
-	// No fsync: the rename already makes readers see all or nothing, and the
-	// file lives no longer than its sandbox, which a node crash ends anyway
-	// (the runtime's next ADD writes it again). Two fsyncs cost ~1 ms of
-	// every ADD here.
-	err = errors.Join(f.Chmod(perm), write(f, b), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+	return writeJSON(p.dataFile(d.IfName), d, gid, perm)
+}
+
+// writeJSON writes v atomically, without fsync: the rename already makes
+// readers see all or nothing, and the files live no longer than their
+// sandbox, which a node crash ends anyway (the runtime's next ADD writes
+// them again). Two fsyncs cost ~1 ms of every ADD here.
+func writeJSON(p confine.Path, v any, gid int, perm fs.FileMode) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		_ = os.Remove(tmp)
-		return contracts.Errorf(contracts.CodeIO, "write %s: %v", path, err)
+		return contracts.Errorf(contracts.CodeInternal, "encode %s: %v", filepath.Base(p.Rel), err)
+	}
+	if err := confine.WriteFile(p, append(b, '\n'), gid, perm); err != nil {
+		return contracts.Errorf(contracts.CodeIO, "write %s: %v", p, err)
 	}
 	return nil
 }
 
-func write(f *os.File, b []byte) error {
-	_, err := f.Write(append(b, '\n'))
-	return err
+// dataFile is the pod data file of ifName, confined to PodDir.
+func (p Paths) dataFile(ifName string) confine.Path {
+	return confine.PathIn(p.PodDir, contracts.PodDataFileName(ifName))
 }
 
 // ReadPodData reads and checks ifName's pod data file.
 func ReadPodData(p Paths, ifName string) (*contracts.PodData, error) {
-	b, err := os.ReadFile(p.DataFile(ifName))
+	b, err := readPodData(p, ifName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, contracts.Errorf(contracts.CodeNotFound, "pod data file %s does not exist", p.DataFile(ifName))
 	}
@@ -190,16 +233,21 @@ func ReadPodData(p Paths, ifName string) (*contracts.PodData, error) {
 	return contracts.DecodePodData(b)
 }
 
+func readPodData(p Paths, ifName string) ([]byte, error) {
+	return confine.ReadFile(p.dataFile(ifName), MaxDataFile)
+}
+
 // Remove removes what ADD created for key: the pod data file (only if it is
 // key's: a restarted sandbox of the same pod reuses the directory), the
 // link, and PodDir if it is ours and empty. Missing files are fine.
 func Remove(p Paths, key contracts.AttachmentKey) error {
 	var errs []error
-	file := p.DataFile(key.IfName)
-	if b, err := os.ReadFile(file); err == nil {
+	// Only a regular file of ours (or a damaged one): a planted symlink,
+	// hard link or FIFO stays, and goes with the pod's directory.
+	if b, err := readPodData(p, key.IfName); err == nil {
 		var d contracts.PodData
 		if json.Unmarshal(b, &d) != nil || d.ContainerID == key.ContainerID {
-			errs = append(errs, removeIfExists(file))
+			errs = append(errs, confine.Remove(p.dataFile(key.IfName)))
 		}
 	}
 	if p.Link != "" {
@@ -208,8 +256,10 @@ func Remove(p Paths, key contracts.AttachmentKey) error {
 		}
 	}
 	if p.OwnPodDir {
-		// Other interfaces of the pod may still use it: ENOTEMPTY is fine.
-		if err := os.Remove(p.PodDir); err != nil && !errors.Is(err, fs.ErrNotExist) && !isNotEmpty(err) {
+		// Other interfaces of the pod may still use it: ENOTEMPTY is fine;
+		// so is ENOTDIR: whatever replaced our directory is not ours, and a
+		// DEL that fails on it would fail forever.
+		if err := confine.RemoveDir(confine.PathIn(p.PodDir)); err != nil && !errors.Is(err, fs.ErrNotExist) && !isNotEmpty(err) && !errors.Is(err, syscall.ENOTDIR) {
 			errs = append(errs, err)
 		}
 	}

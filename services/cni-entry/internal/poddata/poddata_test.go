@@ -77,8 +77,8 @@ func TestPrepareWriteRemove(t *testing.T) {
 		p, err := poddata.Resolve(l, key, uid, "memif-net1.sock")
 		require.NoError(t, err)
 		require.NotEmpty(t, p.Link)
-		require.NoError(t, poddata.Prepare(p))
-		require.NoError(t, poddata.Prepare(p), "idempotent")
+		require.NoError(t, poddata.Prepare(p, nil))
+		require.NoError(t, poddata.Prepare(p, nil), "idempotent")
 
 		target, err := os.Readlink(p.Link)
 		require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestPrepareWriteRemove(t *testing.T) {
 		data := &contracts.PodData{Version: contracts.PodDataVersion, ContainerID: key.ContainerID, IfName: key.IfName, Network: "n",
 			Interface: contracts.ContainerInterface{IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeNone, SocketPath: "/var/run/usrsp/memif-net1.sock",
 				Memif: &contracts.MemifSpec{Role: "slave", Mode: "ethernet"}}}
-		require.NoError(t, poddata.WriteJSON(p.DataFile(key.IfName), data, poddata.FilePerm))
+		require.NoError(t, poddata.WritePodData(p, data, nil))
 		fi, err = os.Stat(p.DataFile(key.IfName))
 		require.NoError(t, err)
 		assert.Equal(t, poddata.FilePerm, fi.Mode().Perm())
@@ -119,9 +119,9 @@ func TestPrepareWriteRemove(t *testing.T) {
 		root := t.TempDir()
 		p, err := poddata.Resolve(poddata.Layout{SharedDir: root, LinkDir: filepath.Join(root, "l")}, key, uid, "s.sock")
 		require.NoError(t, err)
-		require.NoError(t, poddata.Prepare(p))
+		require.NoError(t, poddata.Prepare(p, nil))
 		other := &contracts.PodData{Version: contracts.PodDataVersion, ContainerID: "newsandbox", IfName: key.IfName}
-		require.NoError(t, poddata.WriteJSON(p.DataFile(key.IfName), other, poddata.FilePerm))
+		require.NoError(t, poddata.WritePodData(p, other, nil))
 		require.NoError(t, os.WriteFile(filepath.Join(p.PodDir, "usrsp-net2.json"), []byte("{}"), 0o640))
 
 		require.NoError(t, poddata.Remove(p, key))
@@ -134,12 +134,12 @@ func TestPrepareWriteRemove(t *testing.T) {
 		l := poddata.Layout{PodVolume: "sockets", KubeletDir: filepath.Join(root, "kubelet"), LinkDir: filepath.Join(root, "l")}
 		p, err := poddata.Resolve(l, key, uid, "s.sock")
 		require.NoError(t, err)
-		err = poddata.Prepare(p)
+		err = poddata.Prepare(p, nil)
 		assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err))
 		assert.Contains(t, err.Error(), "podVolume")
 
 		require.NoError(t, os.MkdirAll(p.PodDir, 0o777))
-		require.NoError(t, poddata.Prepare(p))
+		require.NoError(t, poddata.Prepare(p, nil))
 		require.NoError(t, poddata.Remove(p, key))
 		assert.DirExists(t, p.PodDir)
 	})

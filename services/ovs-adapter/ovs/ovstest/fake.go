@@ -5,6 +5,7 @@ package ovstest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
 
-// Fake is an in-memory ovs.OVS.
+// Fake is an in-memory ovs.Conn.
 type Fake struct {
 	mu       sync.Mutex
 	ports    map[string]ovs.Port
@@ -26,7 +27,7 @@ type Fake struct {
 	PMDs  int
 }
 
-var _ ovs.OVS = (*Fake)(nil)
+var _ ovs.Conn = (*Fake)(nil)
 
 // New returns an empty fake switch with one PMD thread.
 func New() *Fake {
@@ -69,12 +70,7 @@ func (f *Fake) AddOperatorBridge(name string) {
 func (f *Fake) Bridges() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for b := range f.bridges {
-		out = append(out, b)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(f.bridges))
 }
 
 // Remove deletes a port behind the adapter's back (as an operator might).
@@ -219,3 +215,18 @@ func (f *Fake) Info(context.Context) (ovs.Info, error) {
 	}
 	return ovs.Info{Version: "3.1.0-fake", DPDKInitialized: true, PMDs: f.PMDs}, nil
 }
+
+// Ping implements ovs.Conn; FailNext("Ping", err) makes OVSDB unreachable
+// once.
+func (f *Fake) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.begin("Ping")
+}
+
+// Generation implements ovs.Conn: the fake's connection is never remade.
+func (f *Fake) Generation() uint64 { return 1 }
+
+// Close implements ovs.Conn; the fake stays usable (a restarted daemon in
+// a test gets the same switch).
+func (f *Fake) Close() error { return nil }

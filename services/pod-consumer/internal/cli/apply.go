@@ -6,11 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/adapter/socketclient"
-	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/core"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/pod-consumer/internal/vppapply"
 )
 
@@ -20,21 +21,13 @@ func runApply(ctx context.Context, args []string, env Env) error {
 	sock := fs.String("vpp-api-socket", socketclient.DefaultSocketName, "the pod VPP's binary API socket")
 	timeout := fs.Duration("timeout", 30*time.Second, "wait this long for every link to come up (0: do not wait)")
 	watch := fs.Bool("watch", false, "keep running and re-apply whenever VPP restarts")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *engine != string(contracts.EngineVPP) {
 		return usagef("--engine %q: only vpp is supported (a DPDK app takes `pod-consumer dpdk-args`)", *engine)
 	}
-	log, err := c.logger(env)
-	if err != nil {
-		return err
-	}
-	ifs, err := c.discover()
+	log, ifs, err := c.loggerAndInterfaces(env)
 	if err != nil {
 		return err
 	}
@@ -43,34 +36,24 @@ func runApply(ctx context.Context, args []string, env Env) error {
 	}
 	log = log.With().Str("engine", *engine).Logger()
 
-	apply := func(ctx context.Context, conn api.Connection) error {
-		a := &vppapply.Applier{API: vppapply.NewAPI(conn), Log: log, LinkTimeout: *timeout, PollInterval: 200 * time.Millisecond}
+	apply := func(ctx context.Context, vc *vpp.Client) error {
+		a := &vppapply.Applier{VPP: vc, Log: log, LinkTimeout: *timeout, PollInterval: 200 * time.Millisecond}
 		res, err := a.Apply(ctx, ifs)
 		if perr := printApply(env, c.json, res); perr != nil {
 			return perr
 		}
 		return err
 	}
-	dial := func() (api.Connection, func(), error) {
-		conn, err := core.Connect(socketclient.NewVppClient(*sock))
-		if err != nil {
-			return nil, nil, contracts.Errorf(contracts.CodeTryAgainLater, "connect to VPP at %s: %v", *sock, err)
-		}
-		return conn, conn.Disconnect, nil
-	}
+	newAdapter := func() adapter.VppAPI { return socketclient.NewVppClient(*sock) }
 	if !*watch {
-		conn, closeConn, err := dial()
+		conn, err := core.Connect(newAdapter())
 		if err != nil {
-			return err
+			return contracts.Errorf(contracts.CodeTryAgainLater, "connect to VPP at %s: %v", *sock, err)
 		}
-		defer closeConn()
-		return apply(ctx, conn)
+		defer conn.Disconnect()
+		return apply(ctx, vpp.NewClient(conn))
 	}
-	w := &vppapply.Watch{Dial: dial, Apply: apply,
-		OnError:    func(err error) { log.Warn().Err(err).Msg("will reconnect to VPP and re-apply") },
-		MinBackoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second,
-		ProbeInterval: 2 * time.Second, ProbeTimeout: 2 * time.Second}
-	w.Run(ctx)
+	vppapply.Watch(newAdapter, apply, func(err error) { log.Warn().Err(err).Msg("will reconnect to VPP and re-apply") }).Run(ctx)
 	return nil
 }
 

@@ -126,6 +126,24 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlags parses args, which must hold flags only.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	pos, err := parse(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usagef("unexpected argument %q", pos[0])
+	}
+	return err
+}
+
+// parseDiscover parses args (flags only) and discovers the pod's
+// interfaces.
+func (c *common) parseDiscover(fs *flag.FlagSet, args []string) ([]discovery.Interface, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return c.discover()
+}
+
 func envOr(env Env, key, def string) string {
 	if v := env.Getenv(key); v != "" {
 		return v
@@ -143,6 +161,17 @@ func (c *common) logger(env Env) (zerolog.Logger, error) {
 
 func (c *common) discover() ([]discovery.Interface, error) {
 	return discovery.Discover(c.dir, c.annotations)
+}
+
+// loggerAndInterfaces are the logger and the pod's interfaces of a command
+// that works on them (apply, probe).
+func (c *common) loggerAndInterfaces(env Env) (zerolog.Logger, []discovery.Interface, error) {
+	log, err := c.logger(env)
+	if err != nil {
+		return log, nil, err
+	}
+	ifs, err := c.discover()
+	return log, ifs, err
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,34 +16,34 @@ import (
 	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/ovsdpdk"
+	"usrsp.dev/libs/testkit"
 	"usrsp.dev/services/pod-consumer/internal/discovery"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for a command running in a goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run runs one command the way main does and returns its exit code and output.
 func run(ctx context.Context, args ...string) (int, string, string) {
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	code := Main(ctx, args, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
 	return code, out.String(), errOut.String()
+}
+
+// result is how a command started by start ended.
+type result struct {
+	code     int
+	out, err string
+}
+
+// start runs one command in a goroutine; its result arrives on the channel.
+func start(ctx context.Context, args ...string) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := run(ctx, args...)
+		done <- result{code, out, errOut}
+	}()
+	return done
 }
 
 // podDir writes pod data files into a new directory and returns it.
@@ -76,8 +75,8 @@ func TestList(t *testing.T) {
 
 	code, out, _ := run(context.Background(), "list", "--dir", dir, "--annotations", ann)
 	require.Equal(t, ExitOK, code)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^net1\s+memif slave id=2 ethernet q=1\s+/var/run/usrsp/memif-net1.sock\s+10.9.0.1/24\s+host=ovs-dpdk network=memif-net$`), out)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^net2\s+vhost-user server\s+/v.sock\s+\(network-status only\)$`), out)
+	assert.Regexp(t, `(?m)^net1\s+memif slave id=2 ethernet q=1\s+/var/run/usrsp/memif-net1.sock\s+10.9.0.1/24\s+host=ovs-dpdk network=memif-net$`, out)
+	assert.Regexp(t, `(?m)^net2\s+vhost-user server\s+/v.sock\s+\(network-status only\)$`, out)
 
 	code, out, _ = run(context.Background(), "list", "--json", "--dir", dir, "--annotations", "")
 	require.Equal(t, ExitOK, code)
@@ -133,15 +132,7 @@ func TestProbeServeAndPing(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	type result struct {
-		code     int
-		out, err string
-	}
-	served := make(chan result, 1)
-	go func() {
-		code, out, errOut := run(ctx, "probe", "serve", "--dir", serverDir, "--annotations", "", "--duration", "20s")
-		served <- result{code, out, errOut}
-	}()
+	served := start(ctx, "probe", "serve", "--dir", serverDir, "--annotations", "", "--duration", "20s")
 	// the server creates the socket; the client retries until it is there.
 	code, out, errOut := run(ctx, "probe", "ping", "10.9.0.1", "--dir", clientDir, "--annotations", "", "-c", "3", "-i", "10ms")
 	require.Equal(t, ExitOK, code, errOut)
@@ -165,4 +156,34 @@ func TestProbeServeAndPing(t *testing.T) {
 	assert.Equal(t, ExitOK, r.code, r.err)
 	assert.Contains(t, r.out, "net1: answering ARP and ping for 10.9.0.1")
 	assert.Contains(t, r.out, "net1: answered 1 ARP requests and 3 echo requests\n")
+}
+
+// The dpdk-args output starts a working DPDK app: dpdk-testpmd in icmpecho
+// mode is the memif client of one "pod", the probe (memif master) of the
+// other pings it.
+func TestDPDKArgsStartTestpmd(t *testing.T) {
+	if _, err := exec.LookPath("dpdk-testpmd"); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs dpdk-testpmd (Debian package dpdk) and root")
+	}
+	sock := filepath.Join(t.TempDir(), "memif.sock")
+	probeDir := podDir(t, memifPod("net1", contracts.MemifRoleMaster, sock, "10.8.0.1/24"))
+	dpdkDir := podDir(t, memifPod("net1", contracts.MemifRoleSlave, sock, "10.8.0.2/24"))
+
+	code, eal, errOut := run(context.Background(), "dpdk-args", "--eal-only", "--dir", dpdkDir, "--annotations", "")
+	require.Equal(t, ExitOK, code, errOut)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	// The probe is the memif server: it must listen before testpmd dials.
+	pinged := start(ctx, "probe", "ping", "10.8.0.2", "--dir", probeDir, "--annotations", "",
+		"-c", "2", "-i", "50ms", "-W", "2s", "--wait", "30s")
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 10*time.Millisecond)
+
+	pmd, err := ovsdpdk.StartTestpmdEAL(strings.Fields(eal), "--forward-mode=icmpecho")
+	require.NoError(t, err)
+	t.Cleanup(func() { pmd.Stop() })
+
+	r := <-pinged
+	require.Equal(t, ExitOK, r.code, "probe: %s\ntestpmd:\n%s", r.err, pmd.Output())
+	assert.Contains(t, r.out, "2 packets transmitted, 2 received, 0% packet loss")
 }

@@ -10,14 +10,7 @@ import (
 func runDPDKArgs(_ context.Context, args []string, env Env) error {
 	fs, c := newFlags("dpdk-args", env)
 	ealOnly := fs.Bool("eal-only", false, "print only the EAL arguments, without \"-- --rxq=N --txq=N\"")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	ifs, err := c.discover()
+	ifs, err := c.parseDiscover(fs, args)
 	if err != nil {
 		return err
 	}

@@ -12,14 +12,7 @@ import (
 
 func runList(_ context.Context, args []string, env Env) error {
 	fs, c := newFlags("list", env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	ifs, err := c.discover()
+	ifs, err := c.parseDiscover(fs, args)
 	if err != nil {
 		return err
 	}

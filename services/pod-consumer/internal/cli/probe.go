@@ -46,11 +46,7 @@ func runProbe(ctx context.Context, args []string, env Env) error {
 	case len(pos) > 0:
 		return usagef("unexpected argument %q", pos[0])
 	}
-	log, err := c.logger(env)
-	if err != nil {
-		return err
-	}
-	ifs, err := c.discover()
+	log, ifs, err := c.loggerAndInterfaces(env)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,15 @@ func Discover(dir, annotationsFile string) ([]Interface, error) {
 // LoadDir reads the pod data files (contracts.PodDataGlob) in dir, sorted
 // by interface name.
 func LoadDir(dir string) ([]Interface, error) {
+	// Glob hides an unreadable directory as "no interfaces": a non-root
+	// app outside the network's podAccess.group must hear why instead.
+	if _, err := os.ReadDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		hint := ""
+		if errors.Is(err, fs.ErrPermission) {
+			hint = " (run as root or as a member of the network's podAccess.group)"
+		}
+		return nil, contracts.Errorf(contracts.CodeIO, "pod data directory %s: %v%s", dir, err, hint)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, contracts.PodDataGlob))
 	if err != nil {
 		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "pod data directory %q: %v", dir, err)
@@ -89,6 +98,9 @@ func LoadDir(dir string) ([]Interface, error) {
 	out := make([]Interface, 0, len(files))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, contracts.Errorf(contracts.CodeIO, "pod data file %s: %v (run as root or as a member of the network's podAccess.group)", f, err)
+		}
 		if err != nil {
 			return nil, contracts.Errorf(contracts.CodeIO, "pod data file %s: %v", f, err)
 		}

@@ -78,6 +78,10 @@ func TestLoadDir(t *testing.T) {
 	ifs, err := LoadDir(filepath.Join(t.TempDir(), "missing"))
 	require.NoError(t, err, "a missing directory means no interfaces yet")
 	assert.Empty(t, ifs)
+
+	_, err = LoadDir(filepath.Join(writeJSON(t, t.TempDir(), "usrsp-net1.json", podData("net1")), "x"))
+	require.Error(t, err, "a file where the directory should be is not an empty directory")
+	assert.Equal(t, contracts.CodeIO, contracts.CodeOf(err))
 }
 
 const networkStatus = `[{"name":"cbr0","interface":"eth0","ips":["10.244.1.5"],"mac":"aa:bb:cc:dd:ee:ff","default":true,"dns":{}},

@@ -4,19 +4,25 @@ import (
 	"context"
 	"io"
 	"log"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vhost_user"
 	"go.fd.io/govpp/core"
 	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/vpp"
+	"usrsp.dev/libs/vpp/vpptest"
 	"usrsp.dev/services/pod-consumer/internal/discovery"
 )
 
@@ -41,16 +47,12 @@ func vhostData() *contracts.PodData {
 			SocketPath: "/var/run/usrsp/vhostuser-net2.sock", Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer, Queues: 1}}}
 }
 
-func connect(t *testing.T, f *fakeVPP) api.Connection {
+func applier(t *testing.T, f *vpptest.FakeVPP) *Applier {
 	t.Helper()
 	conn, err := core.Connect(f)
 	require.NoError(t, err)
 	t.Cleanup(conn.Disconnect)
-	return conn
-}
-
-func applier(conn api.Connection) *Applier {
-	return &Applier{API: NewAPI(conn), Log: zerolog.Nop(), LinkTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond}
+	return &Applier{VPP: vpp.NewClient(conn), Log: zerolog.Nop(), LinkTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -59,13 +61,24 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// sent returns the requests of type T the fake received, in order.
+func sent[T api.Message](f *vpptest.FakeVPP) []T {
+	var out []T
+	for _, c := range f.Messages() {
+		if m, ok := c.Msg.(T); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func TestApplyMessageSequence(t *testing.T) {
 	cases := []struct {
 		name   string
 		data   *contracts.PodData
 		first  []string
 		second []string
-		check  func(t *testing.T, f *fakeVPP)
+		check  func(t *testing.T, f *vpptest.FakeVPP)
 	}{
 		{
 			name: "memif slave with IP and route",
@@ -75,31 +88,27 @@ func TestApplyMessageSequence(t *testing.T) {
 				"sw_interface_add_del_address", "ip_route_lookup", "ip_route_add_del", "sw_interface_set_flags",
 				"sw_interface_dump"},
 			second: []string{"sw_interface_dump", "ip_address_dump", "ip_route_lookup", "sw_interface_dump"},
-			check: func(t *testing.T, f *fakeVPP) {
-				var create *memif.MemifCreateV2
-				var sock *memif.MemifSocketFilenameAddDelV2
-				for _, c := range f.calls {
-					switch m := c.(type) {
-					case *memif.MemifCreateV2:
-						create = m
-					case *memif.MemifSocketFilenameAddDelV2:
-						sock = m
-					}
-				}
-				require.NotNil(t, create)
-				assert.Equal(t, "/var/run/usrsp/memif-net1.sock", sock.SocketFilename)
-				assert.Equal(t, anyIndex, sock.SocketID)
-				assert.Equal(t, memif.MEMIF_ROLE_API_SLAVE, create.Role)
-				assert.Equal(t, memif.MEMIF_MODE_API_ETHERNET, create.Mode)
-				assert.Equal(t, uint32(1), create.SocketID, "the socket id VPP allocated")
+			check: func(t *testing.T, f *vpptest.FakeVPP) {
+				sock := sent[*memif.MemifSocketFilenameAddDelV2](f)
+				require.Len(t, sock, 1)
+				assert.Equal(t, "/var/run/usrsp/memif-net1.sock", sock[0].SocketFilename)
+				assert.Equal(t, ^uint32(0), sock[0].SocketID, "VPP allocates the id")
+				create := sent[*memif.MemifCreateV2](f)
+				require.Len(t, create, 1)
+				c := create[0]
+				assert.Equal(t, memif.MEMIF_ROLE_API_SLAVE, c.Role)
+				assert.Equal(t, memif.MEMIF_MODE_API_ETHERNET, c.Mode)
+				assert.Equal(t, uint32(1), c.SocketID, "the socket id VPP allocated")
 				assert.Equal(t, []any{uint32(3), uint8(2), uint8(2), uint32(1024), uint16(2048), "s3", "02:00:00:00:00:01"},
-					[]any{create.ID, create.RxQueues, create.TxQueues, create.RingSize, create.BufferSize, create.Secret, create.HwAddr.String()})
-				i := f.ifs[1]
-				assert.Equal(t, "usrsp-pod:net1", i.tag)
-				assert.Equal(t, uint32(1500), i.mtu)
-				require.Len(t, i.addrs, 1)
-				assert.Equal(t, "10.56.0.5/24", i.addrs[0].String())
-				r := f.routes["0.0.0.0/0"]
+					[]any{c.ID, c.RxQueues, c.TxQueues, c.RingSize, c.BufferSize, c.Secret, c.HwAddr.String()})
+				i := f.Snapshot()["memif1/3"]
+				assert.Equal(t, "usrsp-pod:net1", i.Tag)
+				assert.Equal(t, uint32(1500), i.MTU)
+				assert.Equal(t, []string{"10.56.0.5/24"}, i.Addresses)
+				routes := sent[*ip.IPRouteAddDel](f)
+				require.Len(t, routes, 1)
+				r := routes[0].Route
+				assert.Equal(t, "0.0.0.0/0", r.Prefix.String())
 				require.Len(t, r.Paths, 1)
 				assert.Equal(t, uint32(1), r.Paths[0].SwIfIndex)
 				assert.Equal(t, "10.56.0.1", r.Paths[0].Nh.Address.GetIP4().String(), "a route without gw uses the IPAM gateway")
@@ -111,19 +120,19 @@ func TestApplyMessageSequence(t *testing.T) {
 			first: []string{"sw_interface_dump", "create_vhost_user_if_v2", "sw_interface_tag_add_del",
 				"sw_interface_set_flags", "sw_interface_dump"},
 			second: []string{"sw_interface_dump", "sw_interface_dump"},
-			check: func(t *testing.T, f *fakeVPP) {
-				c, ok := f.calls[1].(*vhost_user.CreateVhostUserIfV2)
-				require.True(t, ok)
-				assert.True(t, c.IsServer, "the pod is the vhost-user server when the host is the client")
-				assert.Equal(t, "/var/run/usrsp/vhostuser-net2.sock", c.SockFilename)
-				assert.Equal(t, "usrsp-pod:net2", c.Tag)
+			check: func(t *testing.T, f *vpptest.FakeVPP) {
+				create := sent[*vhost_user.CreateVhostUserIfV2](f)
+				require.Len(t, create, 1)
+				assert.True(t, create[0].IsServer, "the pod is the vhost-user server when the host is the client")
+				assert.Equal(t, "/var/run/usrsp/vhostuser-net2.sock", create[0].SockFilename)
+				assert.Equal(t, "usrsp-pod:net2", create[0].Tag)
 			},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeVPP()
-			a := applier(connect(t, f))
+			f := vpptest.New()
+			a := applier(t, f)
 			ifs := []discovery.Interface{{Name: tc.data.IfName, Data: tc.data}}
 
 			res, err := a.Apply(testCtx(t), ifs)
@@ -133,39 +142,35 @@ func TestApplyMessageSequence(t *testing.T) {
 			assert.True(t, res[0].LinkUp)
 			assert.NotEmpty(t, res[0].VPPName)
 			tc.check(t, f)
-			assert.Equal(t, tc.first, f.names())
+			assert.Equal(t, tc.first, f.Calls())
 
 			res, err = a.Apply(testCtx(t), ifs)
 			require.NoError(t, err)
 			assert.False(t, res[0].Created)
 			assert.Empty(t, res[0].Changes, "a second run changes nothing")
-			assert.Equal(t, tc.second, f.names(), "a second run only reads")
+			assert.Equal(t, tc.second, f.Calls(), "a second run only reads")
 		})
 	}
 }
 
 func TestApplyReusesRegisteredSocketAndAbstract(t *testing.T) {
-	f := newFakeVPP()
-	f.sockets[7] = "abstract:usrsp/memif-net1"
-	f.nextSock = 8
+	f := vpptest.New()
+	f.Sockets[7] = "abstract:usrsp/memif-net1"
 	d := memifData()
 	d.Interface.SocketPath = "@usrsp/memif-net1"
 	d.IPAM = nil
-	_, err := applier(connect(t, f)).Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: d}})
+	_, err := applier(t, f).Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: d}})
 	require.NoError(t, err)
-	names := f.names()
-	assert.NotContains(t, names, "memif_socket_filename_add_del_v2")
-	for _, c := range f.calls {
-		if m, ok := c.(*memif.MemifCreateV2); ok {
-			assert.Equal(t, uint32(7), m.SocketID)
-		}
-	}
+	create := sent[*memif.MemifCreateV2](f)
+	require.Len(t, create, 1)
+	assert.Equal(t, uint32(7), create[0].SocketID)
+	assert.NotContains(t, f.Calls(), "memif_socket_filename_add_del_v2")
 }
 
 func TestApplyLinkTimeout(t *testing.T) {
-	f := newFakeVPP()
-	f.peerUp = false
-	a := applier(connect(t, f))
+	f := vpptest.New()
+	f.SetPeerUp(false)
+	a := applier(t, f)
 	a.LinkTimeout = 100 * time.Millisecond
 	_, err := a.Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: memifData()}})
 	require.Error(t, err)
@@ -173,6 +178,48 @@ func TestApplyLinkTimeout(t *testing.T) {
 	assert.Contains(t, err.Error(), "net1: link of memif (slave, id 3) on socket /var/run/usrsp/memif-net1.sock")
 	assert.Contains(t, err.Error(), "memif1/3")
 	assert.Contains(t, err.Error(), "did not come up within 100ms")
+}
+
+func TestApplyVPPErrorsNameInterfaceAndCode(t *testing.T) {
+	cases := []struct {
+		fail   string
+		retval api.VPPApiError
+		code   contracts.Code
+		want   string
+		calls  []string // what VPP saw after the failure: the untagged memif is deleted
+	}{
+		{"memif_create_v2", api.SUBIF_ALREADY_EXISTS, contracts.CodeConflict,
+			"net1: memif (slave, id 3) on socket /var/run/usrsp/memif-net1.sock: vpp memif_create_v2", nil},
+		{"sw_interface_tag_add_del", api.UNSPECIFIED, contracts.CodeVswitch,
+			"net1: vpp sw_interface_tag_add_del sw_if_index 1 tag \"usrsp-pod:net1\"", []string{"memif_delete"}},
+		{"ip_route_add_del", api.INVALID_VALUE, contracts.CodeInvalidConfig,
+			"net1: vpp ip_route_add_del (add) 0.0.0.0/0 via 10.56.0.1 sw_if_index 1 table 0", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fail, func(t *testing.T) {
+			f := vpptest.New()
+			f.FailNext(tc.fail, tc.retval)
+			_, err := applier(t, f).Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: memifData()}})
+			require.Error(t, err)
+			assert.Equal(t, tc.code, contracts.CodeOf(err))
+			assert.Contains(t, err.Error(), tc.want)
+			calls := f.Calls()
+			assert.Equal(t, tc.calls, after(calls, tc.fail))
+		})
+	}
+}
+
+// after returns the calls after the first one named name.
+func after(calls []string, name string) []string {
+	for i, c := range calls {
+		if c == name {
+			if rest := calls[i+1:]; len(rest) > 0 {
+				return rest
+			}
+			return nil
+		}
+	}
+	return calls
 }
 
 func TestApplyRejectsBadPodDataBeforeTouchingVPP(t *testing.T) {
@@ -185,66 +232,83 @@ func TestApplyRejectsBadPodDataBeforeTouchingVPP(t *testing.T) {
 		{"bad route", func(d *contracts.PodData) { d.IPAM.Routes[0].Dst = "x" }, "ipam.routes[0].dst"},
 		{"mixed families", func(d *contracts.PodData) { d.IPAM.Routes[0].GW = "fd00::1" }, "ipam.routes[0]"},
 		{"ring size", func(d *contracts.PodData) { d.Interface.Memif.RingSize = 1000 }, "interface.memif.ringSize"},
+		{"ring below VPP's", func(d *contracts.PodData) { d.Interface.Memif.RingSize = 4 }, "interface.memif.ringSize: 4"},
+		{"queues", func(d *contracts.PodData) { d.Interface.Memif.Queues = 256 }, "interface.memif.queues"},
+		{"secret", func(d *contracts.PodData) { d.Interface.Memif.Secret = strings.Repeat("s", 24) }, "interface.memif.secret"},
+		{"mtu", func(d *contracts.PodData) { d.Interface.MTU = 70000 }, "interface.mtu"},
 		{"mac", func(d *contracts.PodData) { d.Interface.MAC = "zz" }, "interface.mac"},
+		{"iftype", func(d *contracts.PodData) { d.Interface.IfType = "tap" }, "interface.ifType \"tap\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeVPP()
+			f := vpptest.New()
 			d := memifData()
 			tc.edit(d)
-			_, err := applier(connect(t, f)).Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: d}})
+			_, err := applier(t, f).Apply(testCtx(t), []discovery.Interface{{Name: "net1", Data: d}})
 			require.Error(t, err)
 			assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err))
 			assert.Contains(t, err.Error(), tc.want)
-			assert.Empty(t, f.names())
+			assert.Empty(t, f.Calls())
 		})
 	}
-	_, err := applier(connect(t, newFakeVPP())).Apply(testCtx(t), []discovery.Interface{{Name: "net9"}})
+	_, err := applier(t, vpptest.New()).Apply(testCtx(t), []discovery.Interface{{Name: "net9"}})
 	assert.ErrorContains(t, err, "net9: known only from the network-status annotation")
 }
 
 func TestWatchReappliesAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	vpps := make(chan *fakeVPP, 2)
-	vpps <- newFakeVPP()
-	vpps <- newFakeVPP()
-	applied := make(chan *fakeVPP, 2)
-	var current *fakeVPP
+	f := vpptest.New()
+	applied := make(chan map[string]vpptest.Interface, 2)
 	ifs := []discovery.Interface{{Name: "net1", Data: memifData()}}
-	w := &Watch{
-		Dial: func() (api.Connection, func(), error) {
-			select {
-			case current = <-vpps:
-			default:
-				return nil, nil, context.Canceled // no third VPP
-			}
-			conn, err := core.Connect(current)
-			if err != nil {
-				return nil, nil, err
-			}
-			return conn, conn.Disconnect, nil
-		},
-		Apply: func(ctx context.Context, conn api.Connection) error {
-			_, err := applier(conn).Apply(ctx, ifs)
-			applied <- current
-			return err
-		},
-		OnError:    func(error) {},
-		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-		ProbeInterval: 5 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond,
+	apply := func(ctx context.Context, c *vpp.Client) error {
+		a := &Applier{VPP: c, Log: zerolog.Nop(), LinkTimeout: time.Second, PollInterval: time.Millisecond}
+		_, err := a.Apply(ctx, ifs)
+		applied <- f.Snapshot()
+		return err
 	}
+	loop := Watch(func() adapter.VppAPI { return f }, apply, func(error) {})
+	loop.MinBackoff, loop.MaxBackoff, loop.ProbeInterval = time.Millisecond, 10*time.Millisecond, 5*time.Millisecond
 	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
+	go func() { loop.Run(ctx); close(done) }()
 
 	first := <-applied
-	first.mu.Lock()
-	first.failPings = true // VPP in the pod restarted
-	first.mu.Unlock()
+	assert.Equal(t, "usrsp-pod:net1", first["memif1/3"].Tag)
+	f.Restart() // VPP in the pod restarted: everything is gone, the next probe fails
 	second := <-applied
-	second.mu.Lock()
-	assert.Equal(t, "usrsp-pod:net1", second.ifs[1].tag, "the restarted VPP got the interface again")
-	second.mu.Unlock()
+	assert.Equal(t, "usrsp-pod:net1", second["memif1/3"].Tag, "the restarted VPP got the interface again")
 	cancel()
 	<-done
+}
+
+// TestRealVPPApplyTwice applies a memif and a vhost-user interface to a
+// real VPP, the pod's, twice: the second run must find everything and
+// change nothing. It skips without a VPP (vpptest.NeedVPP).
+func TestRealVPPApplyTwice(t *testing.T) {
+	v := vpptest.StartVPP(t, "pod", 1)
+	_, c := vpptest.Connect(t, v.APISock)
+
+	mem, vhost := memifData(), vhostData()
+	mem.Interface.SocketPath = filepath.Join(v.Dir, "memif-net1.sock")
+	// An IPv6 address without a gateway: its route is attached.
+	mem.IPAM.IPs = append(mem.IPAM.IPs, contracts.IPConfig{Address: "fd56::5/64"})
+	mem.IPAM.Routes = append(mem.IPAM.Routes, contracts.Route{Dst: "10.57.0.0/16"}, contracts.Route{Dst: "fd57::/48"})
+	vhost.Interface.SocketPath = filepath.Join(v.Dir, "vhost-net2.sock")
+	ifs := []discovery.Interface{{Name: "net1", Data: mem}, {Name: "net2", Data: vhost}}
+	a := &Applier{VPP: c, Log: zerolog.Nop()} // no peers: no link wait
+	first, err := a.Apply(testCtx(t), ifs)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	assert.Equal(t, []string{"created memif", "mtu 1500", "address 10.56.0.5/24", "address fd56::5/64",
+		"route 0.0.0.0/0 via 10.56.0.1", "route 10.57.0.0/16 via 10.56.0.1", "route fd57::/48", "admin up"}, first[0].Changes)
+	assert.Equal(t, []string{"created vhost-user", "admin up"}, first[1].Changes)
+
+	second, err := a.Apply(testCtx(t), ifs)
+	require.NoError(t, err)
+	for n, r := range second {
+		assert.False(t, r.Created, r.IfName)
+		assert.Empty(t, r.Changes, "%s: a second run changes nothing", r.IfName)
+		assert.Equal(t, first[n].SwIfIndex, r.SwIfIndex)
+		assert.NotEmpty(t, r.VPPName)
+	}
 }

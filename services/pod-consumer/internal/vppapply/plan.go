@@ -1,15 +1,16 @@
 package vppapply
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
-	"go.fd.io/govpp/binapi/ethernet_types"
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/limits"
+	"usrsp.dev/libs/vpp"
 )
 
 // TagPrefix marks the interfaces apply creates in the pod's VPP; the rest
@@ -28,11 +29,10 @@ type plan struct {
 	kind   string // "memif" or "vhost-user", for messages
 	socket string // as the pod sees it (for messages)
 
-	memif       *memif.MemifCreateV2 // SocketID filled in at apply time
-	memifSocket string               // VPP's socket filename ("abstract:<name>" for abstract sockets)
-	vhostServer bool                 // vhost-user: the pod's VPP creates the socket
+	memif       *vpp.MemifConfig // SocketID filled in at apply time
+	memifSocket string           // VPP's socket filename ("abstract:<name>" for abstract sockets)
+	vhost       *vpp.VhostConfig // Server: the pod's VPP creates the socket
 
-	mac    *ethernet_types.MacAddress
 	mtu    uint32
 	addrs  []netip.Prefix
 	routes []route
@@ -41,6 +41,13 @@ type plan struct {
 type route struct {
 	dst netip.Prefix
 	gw  netip.Addr // invalid: attached (out of the interface)
+}
+
+func (r route) String() string {
+	if r.gw.IsValid() {
+		return "route " + r.dst.String() + " via " + r.gw.String()
+	}
+	return "route " + r.dst.String()
 }
 
 var memifModes = map[string]memif.MemifMode{
@@ -56,26 +63,15 @@ func planFor(d *contracts.PodData) (plan, error) {
 	bad := func(format string, args ...any) (plan, error) {
 		return plan{}, contracts.Errorf(contracts.CodeInvalidConfig, "%s: "+format, append([]any{d.IfName}, args...)...)
 	}
+	if err := checkLimits(c); err != nil {
+		return bad("%v", err)
+	}
 	switch c.IfType {
 	case contracts.IfTypeMemif:
 		m := c.Memif
 		p.kind = "memif"
-		if m.Queues < 0 || m.Queues > 255 {
-			return bad("interface.memif.queues %d is out of range 1..255", m.Queues)
-		}
-		if m.BufferSize < 0 || m.BufferSize > 65535 {
-			return bad("interface.memif.bufferSize %d is out of range 1..65535", m.BufferSize)
-		}
-		if m.RingSize < 0 || m.RingSize&(m.RingSize-1) != 0 {
-			return bad("interface.memif.ringSize %d is not a power of two", m.RingSize)
-		}
-		role := memif.MEMIF_ROLE_API_SLAVE
-		if m.Role == contracts.MemifRoleMaster {
-			role = memif.MEMIF_ROLE_API_MASTER
-		}
-		queues := uint8(max(m.Queues, 1))
-		p.memif = &memif.MemifCreateV2{Role: role, Mode: memifModes[m.Mode], RxQueues: queues, TxQueues: queues,
-			ID: m.ID, RingSize: uint32(m.RingSize), BufferSize: uint16(m.BufferSize), Secret: m.Secret}
+		p.memif = &vpp.MemifConfig{Master: m.Role == contracts.MemifRoleMaster, Mode: memifModes[m.Mode],
+			Queues: uint8(max(m.Queues, 1)), ID: m.ID, RingSize: uint32(m.RingSize), BufferSize: uint16(m.BufferSize), Secret: m.Secret}
 		// An abstract socket ("@name" in the pod data) needs no netns
 		// reference: the pod's VPP already runs in the pod's netns.
 		p.memifSocket = c.SocketPath
@@ -84,18 +80,18 @@ func planFor(d *contracts.PodData) (plan, error) {
 		}
 	case contracts.IfTypeVhostUser:
 		p.kind = "vhost-user"
-		p.vhostServer = c.Vhost.Mode == contracts.VhostModeServer
+		p.vhost = &vpp.VhostConfig{Server: c.Vhost.Mode == contracts.VhostModeServer, Socket: c.SocketPath, Tag: p.tag}
+	default:
+		return bad("interface.ifType %q: apply configures memif and vhost-user interfaces", c.IfType)
 	}
-	if c.MAC != "" {
-		hw, err := net.ParseMAC(c.MAC)
-		if err != nil || len(hw) != 6 {
-			return bad("interface.mac %q is not an Ethernet MAC", c.MAC)
-		}
-		mac := ethernet_types.MacAddress(hw)
-		p.mac = &mac
+	mac, err := vpp.ParseMAC(c.MAC)
+	if err != nil {
+		return bad("interface.mac %q is not an Ethernet MAC", c.MAC)
 	}
-	if c.MTU < 0 || c.MTU > 65535 {
-		return bad("interface.mtu %d is out of range", c.MTU)
+	if p.memif != nil {
+		p.memif.MAC = mac
+	} else {
+		p.vhost.MAC = mac
 	}
 	p.mtu = uint32(c.MTU)
 	if d.IPAM == nil {
@@ -127,6 +123,29 @@ func planFor(d *contracts.PodData) (plan, error) {
 	return p, nil
 }
 
+// checkLimits checks the interface against VPP's limits: the pod's
+// dataplane is a VPP, whatever the host's engine. 0 means VPP's default.
+func checkLimits(c contracts.ContainerInterface) error {
+	lim, _ := limits.For(limits.VPP)
+	var errs []error
+	if c.MTU != 0 {
+		errs = append(errs, lim.MTU("interface.mtu", c.MTU))
+	}
+	if m := c.Memif; c.IfType == contracts.IfTypeMemif {
+		if m.Queues != 0 {
+			errs = append(errs, lim.MemifQueues("interface.memif.queues", m.Queues))
+		}
+		if m.RingSize != 0 {
+			errs = append(errs, lim.MemifRingSize("interface.memif.ringSize", m.RingSize))
+		}
+		if m.BufferSize != 0 {
+			errs = append(errs, lim.MemifBufferSize("interface.memif.bufferSize", m.BufferSize))
+		}
+		errs = append(errs, lim.MemifSecret("interface.memif.secret", m.Secret))
+	}
+	return errors.Join(errs...)
+}
+
 // gatewayFor is the IPAM gateway of the family, the CNI default for a
 // route without gw; invalid when there is none.
 func gatewayFor(ips []contracts.IPConfig, ipv4 bool) netip.Addr {
@@ -141,13 +160,13 @@ func gatewayFor(ips []contracts.IPConfig, ipv4 bool) netip.Addr {
 func (p plan) describe() string {
 	if p.memif != nil {
 		role := "slave"
-		if p.memif.Role == memif.MEMIF_ROLE_API_MASTER {
+		if p.memif.Master {
 			role = "master"
 		}
 		return fmt.Sprintf("memif (%s, id %d) on socket %s", role, p.memif.ID, p.socket)
 	}
 	mode := "client"
-	if p.vhostServer {
+	if p.vhost.Server {
 		mode = "server"
 	}
 	return fmt.Sprintf("vhost-user (%s) on socket %s", mode, p.socket)
