@@ -8,8 +8,10 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.fd.io/govpp v0.13.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.49.0
 	usrsp.dev/contracts v0.0.0
 	usrsp.dev/libs/adapterkit v0.0.0
+	usrsp.dev/libs/confine v0.0.0
 	usrsp.dev/libs/memif v0.0.0
 	usrsp.dev/libs/natstest v0.0.0
 	usrsp.dev/libs/vpp v0.0.0
@@ -38,10 +40,8 @@ require (
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	usrsp.dev/libs/confine v0.0.0 // indirect
 	usrsp.dev/libs/natsauth v0.0.0 // indirect
 )
 

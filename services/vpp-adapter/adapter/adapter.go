@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/confine"
 	"usrsp.dev/libs/vpp"
 )
 
@@ -30,6 +29,9 @@ const Version = "0.1.0+vpp" + vpp.BuiltFor
 // Config configures an Adapter.
 type Config struct {
 	Store *Store
+	// Roots are the directories the adapter may hand VPP and touch (see
+	// "Confinement" in the README); nil refuses every path.
+	Roots *confine.Roots
 	Log   zerolog.Logger
 	// Events may be nil.
 	Events contracts.EventPublisher
@@ -75,6 +77,9 @@ func New(cfg Config) *Adapter {
 	}
 	if cfg.ReplayTimeout <= 0 {
 		cfg.ReplayTimeout = 2 * time.Minute
+	}
+	if cfg.Roots == nil {
+		cfg.Roots = &confine.Roots{}
 	}
 	return &Adapter{cfg: cfg, store: cfg.Store, lastErr: "not connected to VPP yet"}
 }
@@ -178,13 +183,17 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 	if err != nil {
 		return nil, err
 	}
+	// Confined before VPP is asked anything.
+	if err := a.confinePlan(p, r.Interface); err != nil {
+		return nil, err
+	}
 	a.gate.RLock()
 	defer a.gate.RUnlock()
 	c, err := a.session()
 	if err != nil {
 		return nil, err
 	}
-	rec, found, err := a.store.Get(r.Key)
+	rec, found, err := a.record(r.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -266,12 +275,18 @@ func (a *Adapter) realize(ctx context.Context, c *vpp.Client, rec *Record, p *pl
 			return err
 		}
 		undo = append(undo, func(ctx context.Context) error { return c.DeleteMemif(ctx, sw) })
+		if err := giveSocket(p, rec.Attachment.Interface.PodAccess); err != nil {
+			return err
+		}
 	case kindVhost:
 		var err error
 		if sw, err = c.CreateVhost(ctx, p.vhost); err != nil {
 			return err
 		}
 		undo = append(undo, func(ctx context.Context) error { return c.DeleteVhost(ctx, sw) })
+		if err := giveSocket(p, rec.Attachment.Interface.PodAccess); err != nil {
+			return err
+		}
 	case kindAfPacket:
 		var err error
 		if sw, err = c.CreateAfPacket(ctx, p.afPacket); err != nil {
@@ -460,7 +475,7 @@ func (a *Adapter) ensureNetwork(ctx context.Context, c *vpp.Client, key contract
 // desired state: an attach in flight has stored its record before it
 // waits for a.shared, so its loopback is kept.
 func (a *Adapter) releaseNetwork(ctx context.Context, c *vpp.Client, key contracts.AttachmentKey, p *plan) error {
-	recs, err := a.store.List()
+	recs, _, err := a.records()
 	if err != nil {
 		return err
 	}
@@ -581,7 +596,7 @@ type detached struct {
 // detach removes key's attachment; the caller holds the gate.
 func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (detached, error) {
 	var d detached
-	rec, found, err := a.store.Get(key)
+	rec, found, err := a.record(key)
 	if err != nil {
 		return d, err
 	}
@@ -669,24 +684,6 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 		}
 	}
 	return len(ifs) > 0, nil
-}
-
-// removeListenerSocket removes the socket file a master memif made VPP
-// create: VPP closes its listener but leaves the file, which kept the pod's
-// directory from being removed on DEL (seen on VPP 25.10). Only a socket
-// file that still exists after its registration, which the adapter added,
-// is gone; a failure is logged, not returned: the VPP side is clean.
-func (a *Adapter) removeListenerSocket(rec *Record) {
-	f := rec.MemifSocketFile
-	if !filepath.IsAbs(f) {
-		return // abstract:… has no file
-	}
-	if fi, err := os.Lstat(f); err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return
-	}
-	if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-		a.keyLog(rec.Attachment.Key).Warn().Err(err).Str("socket", f).Msg("could not remove the memif socket file")
-	}
 }
 
 // unconfigureL3 undoes configureL3 on interface sw before it is deleted:
@@ -782,7 +779,7 @@ func (a *Adapter) Check(ctx context.Context, r *contracts.CheckRequest) (*contra
 func (a *Adapter) check(ctx context.Context, r *contracts.CheckRequest) (*contracts.CheckResponse, error) {
 	a.gate.RLock()
 	defer a.gate.RUnlock()
-	rec, found, err := a.store.Get(r.Key)
+	rec, found, err := a.record(r.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -838,7 +835,7 @@ func checkRewrite(r *contracts.CheckRequest, ifc vpp.Interface) error {
 
 // List implements contracts.Adapter.
 func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.ListResponse, error) {
-	recs, err := a.store.List()
+	recs, _, err := a.records()
 	if err != nil {
 		a.publish(contracts.ErrorEvent(contracts.OpList, nil, r.Network, 0, err))
 		return nil, err
@@ -860,6 +857,8 @@ func (a *Adapter) List(_ context.Context, r *contracts.ListRequest) (*contracts.
 func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GCResponse, error) {
 	a.gate.Lock()
 	defer a.gate.Unlock()
+	// Records that do not hold up (checkRecord) go too: detach then
+	// removes by tag and drops the file, touching no path they name.
 	recs, err := a.store.List()
 	if err != nil {
 		a.publish(contracts.ErrorEvent(contracts.OpGC, nil, r.Network, 0, err))
@@ -895,7 +894,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 
 // Status implements contracts.Adapter.
 func (a *Adapter) Status(context.Context, *contracts.StatusRequest) (*contracts.StatusResponse, error) {
-	recs, err := a.store.List()
+	recs, _, err := a.records()
 	if err != nil {
 		a.publish(contracts.ErrorEvent(contracts.OpStatus, nil, "", 0, err))
 		return nil, err
@@ -918,7 +917,7 @@ func sameSpec(a contracts.Attachment, network string, h contracts.HostInterface)
 
 // refreshOwned sets the attachments gauge from the records.
 func (a *Adapter) refreshOwned() {
-	if recs, err := a.store.List(); err == nil {
+	if recs, _, err := a.records(); err == nil {
 		a.cfg.Metrics.SetAttachments(len(recs))
 	}
 }

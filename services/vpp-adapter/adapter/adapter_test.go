@@ -13,6 +13,7 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/confine/confinetest"
 	"usrsp.dev/libs/vpp/vpptest"
 	"usrsp.dev/services/vpp-adapter/adapter"
 )
@@ -120,10 +121,10 @@ func TestMemifAbstractSocketInPodNetns(t *testing.T) {
 	req := &contracts.AttachRequest{Key: key, Network: "vpp-net", Interface: contracts.HostInterface{
 		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeNone,
 		Memif: &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeIP, ID: 7, Queues: 2,
-			RingSize: 4096, BufferSize: 4096, Secret: "s3cret", Netns: "/var/run/netns/cni-1234", SocketFile: "memif-net1"},
+			RingSize: 4096, BufferSize: 4096, Secret: "s3cret", Netns: confinetest.Netns(), SocketFile: "memif-net1"},
 	}}
 	resp, calls := h.attach(t, req)
-	assert.Equal(t, "abstract:memif-net1,netns_name=/var/run/netns/cni-1234", msg[*memif.MemifSocketFilenameAddDelV2](t, calls, 1).SocketFilename)
+	assert.Equal(t, "abstract:memif-net1,netns_name="+confinetest.Netns(), msg[*memif.MemifSocketFilenameAddDelV2](t, calls, 1).SocketFilename)
 	create := msg[*memif.MemifCreateV2](t, calls, 2)
 	assert.Equal(t, memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, Mode: memif.MEMIF_MODE_API_IP, RxQueues: 2, TxQueues: 2,
 		ID: 7, SocketID: 1, RingSize: 4096, BufferSize: 4096, Secret: "s3cret"}, *create)
@@ -136,7 +137,7 @@ func TestVhostUser(t *testing.T) {
 			h := newHarness(t)
 			req := &contracts.AttachRequest{Key: key, Network: "vpp-net", Interface: contracts.HostInterface{
 				IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeNone, MAC: "02:00:00:00:00:01",
-				SocketPath: "/var/lib/usrsp/pods/0123456789abcdef/vhost-net1.sock",
+				SocketPath: podBase + "/0123456789abcdef/vhost-net1.sock",
 				Vhost:      &contracts.VhostSpec{Mode: mode, Queues: 2},
 			}}
 			resp, calls := h.attach(t, req)

@@ -63,7 +63,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	vhost := vhostBridge(4, 0)
 	l3Key := contracts.AttachmentKey{ContainerID: "aaaabbbbccccdddd", IfName: "net1"}
 	l3 := &contracts.AttachRequest{Key: l3Key, Network: "vpp-l3", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface, MTU: 1500, SocketPath: "/var/lib/usrsp/pods/aaaabbbbccccdddd/memif-net1.sock",
+		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface, MTU: 1500, SocketPath: podBase + "/aaaabbbbccccdddd/memif-net1.sock",
 		Memif: &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet},
 		IPs:   []contracts.IPConfig{{Address: "10.1.1.5/24", Gateway: "10.1.1.1"}}}}
 
@@ -85,7 +85,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	t.Run("a failed attach is an error event with the network and VPP's reason", func(t *testing.T) {
 		other := memifBridge(4)
 		other.Key.IfName = "net9"
-		other.Interface.SocketPath = "/var/lib/usrsp/pods/0123456789abcdef/memif-net9.sock"
+		other.Interface.SocketPath = podBase + "/0123456789abcdef/memif-net9.sock"
 		h.fake.FailNext("memif_create_v2", -73)
 		_, err := client.Attach(c, contracts.EngineVPP, other)
 		require.Error(t, err)
@@ -130,7 +130,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	t.Run("gc publishes one detached event per attachment it removes", func(t *testing.T) {
 		second := vlanBridge(4, 100)
 		second.Key.IfName = "net3"
-		second.Interface.SocketPath = "/var/lib/usrsp/pods/0123456789abcdef/memif-net3.sock"
+		second.Interface.SocketPath = podBase + "/0123456789abcdef/memif-net3.sock"
 		_, err := client.Attach(c, contracts.EngineVPP, second)
 		require.NoError(t, err)
 		expect(t, contracts.EventAttached, &second.Key, "vpp-net")

@@ -29,12 +29,12 @@ type option func(*adapter.Config)
 
 func tablePerNetwork(c *adapter.Config) { c.TablePerNetwork = true }
 
-func newAdapter(t *testing.T, dir string, opts ...option) (*adapter.Adapter, *adapter.Store, *daemontest.Events) {
+func newAdapter(t testing.TB, dir string, opts ...option) (*adapter.Adapter, *adapter.Store, *daemontest.Events) {
 	t.Helper()
 	st, err := adapter.OpenStore(dir)
 	require.NoError(t, err)
 	ev := daemontest.NewEvents()
-	cfg := adapter.Config{Store: st, Log: zerolog.New(zerolog.NewTestWriter(t)), Events: ev}
+	cfg := adapter.Config{Store: st, Roots: testRoots, Log: zerolog.New(zerolog.NewTestWriter(t)), Events: ev}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -48,7 +48,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	return newHarnessIn(t, t.TempDir(), opts...)
 }
 
-func newHarnessIn(t *testing.T, dir string, opts ...option) *harness {
+func newHarnessIn(t testing.TB, dir string, opts ...option) *harness {
 	t.Helper()
 	h := &harness{fake: vpptest.New()}
 	h.a, h.store, h.events = newAdapter(t, dir, opts...)
@@ -81,10 +81,10 @@ func runLoop(t *testing.T, fake *vpptest.FakeVPP, a *adapter.Adapter) {
 // looped is an adapter on the records in dir that the real connection
 // loop connects to a new fake VPP; the first replay's event is the
 // caller's to wait for.
-func looped(t *testing.T, dir string) (*vpptest.FakeVPP, *adapter.Adapter, *daemontest.Events) {
+func looped(t *testing.T, dir string, opts ...option) (*vpptest.FakeVPP, *adapter.Adapter, *daemontest.Events) {
 	t.Helper()
 	fake := vpptest.New()
-	a, _, evs := newAdapter(t, dir)
+	a, _, evs := newAdapter(t, dir, opts...)
 	runLoop(t, fake, a)
 	return fake, a, evs
 }
@@ -100,7 +100,7 @@ var key = contracts.AttachmentKey{ContainerID: "0123456789abcdef", IfName: "net1
 func memifBridge(bd uint32) *contracts.AttachRequest {
 	return &contracts.AttachRequest{Key: key, Network: "vpp-net", Interface: contracts.HostInterface{
 		IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeBridge,
-		SocketPath: "/var/lib/usrsp/pods/0123456789abcdef/memif-net1.sock",
+		SocketPath: podBase + "/0123456789abcdef/memif-net1.sock",
 		Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet, ID: 0},
 		Bridge:     &contracts.BridgeSpec{ID: bd},
 	}}
@@ -112,7 +112,7 @@ var vhostKey = contracts.AttachmentKey{ContainerID: "fedcba9876543210", IfName: 
 // access port of vlan (0: untagged).
 func vhostBridge(bd uint32, vlan int) *contracts.AttachRequest {
 	return &contracts.AttachRequest{Key: vhostKey, Network: "vpp-net", Interface: contracts.HostInterface{
-		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: "/var/lib/usrsp/pods/fedcba9876543210/vhost-net2.sock",
+		IfType: contracts.IfTypeVhostUser, NetType: contracts.NetTypeBridge, SocketPath: podBase + "/fedcba9876543210/vhost-net2.sock",
 		Vhost: &contracts.VhostSpec{Mode: contracts.VhostModeServer}, Bridge: &contracts.BridgeSpec{ID: bd, VLAN: vlan}}}
 }
 

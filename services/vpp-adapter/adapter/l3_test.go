@@ -25,7 +25,7 @@ func l3Pod(id string, host int) *contracts.AttachRequest {
 	return &contracts.AttachRequest{Key: contracts.AttachmentKey{ContainerID: id, IfName: "net1"}, Network: "l3-net",
 		Interface: contracts.HostInterface{
 			IfType: contracts.IfTypeMemif, NetType: contracts.NetTypeInterface,
-			SocketPath: "/var/lib/usrsp/pods/" + id + "/memif-net1.sock",
+			SocketPath: podBase + "/" + id + "/memif-net1.sock",
 			Memif:      &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet},
 			IPs: []contracts.IPConfig{
 				{Address: "10.1.1." + itoa(host) + "/24", Gateway: "10.1.1.1"},

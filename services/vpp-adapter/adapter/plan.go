@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/limits"
+	"usrsp.dev/libs/confine"
 	"usrsp.dev/libs/vpp"
 )
 
@@ -86,6 +88,9 @@ type plan struct {
 	gateways    []netip.Prefix // the loopback's addresses: gateway with the pod's prefix length
 	subnets4    []netip.Prefix // IPv4 pod subnets: proxy ARP ranges
 	pods        []netip.Addr   // pod addresses routed to the interface
+	// sock is the socket file confined (confinePlan), when confined.
+	sock     confine.Path
+	confined bool
 }
 
 // planAttach checks an attach request and derives what to create. Errors
@@ -93,6 +98,11 @@ type plan struct {
 func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error) {
 	h := r.Interface
 	p := &plan{}
+	if h.PodAccess != nil {
+		if err := h.PodAccess.Check("interface.podAccess"); err != nil {
+			return nil, err
+		}
+	}
 	mac, err := parseMAC(h.MAC)
 	if err != nil {
 		return nil, err
@@ -279,6 +289,12 @@ func (p *plan) families() (v4, v6 bool) {
 func checkSocketPath(field, path string) error {
 	if !strings.HasPrefix(path, "/") {
 		return invalid("%s %q must be an absolute host path", field, path)
+	}
+	if len(path) > limits.MaxSocketPath {
+		return invalid("%s is %d bytes, longer than a unix socket path (%d)", field, len(path), limits.MaxSocketPath)
+	}
+	if filepath.Clean(path) != path {
+		return invalid("%s %q is not a clean path (VPP would resolve it differently)", field, path)
 	}
 	if !socketChars(path) {
 		return invalid("%s %q may only hold [A-Za-z0-9/._-]: VPP's socket parser stops at anything else", field, path)

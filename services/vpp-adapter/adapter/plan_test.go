@@ -38,6 +38,9 @@ func TestPlanAttachRejects(t *testing.T) {
 		{"secret", func(r *contracts.AttachRequest) { r.Interface.Memif.Secret = strings.Repeat("s", 24) }, contracts.CodeInvalidConfig, "interface.memif.secret"},
 		{"relative socket", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "net1.sock" }, contracts.CodeInvalidConfig, "interface.socketPath"},
 		{"socket chars", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "/run/pod:1/net1.sock" }, contracts.CodeInvalidConfig, "interface.socketPath"},
+		{"socket not clean", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "/run/usrsp/c1/x/../net1.sock" }, contracts.CodeInvalidConfig, "interface.socketPath"},
+		{"socket longer than sun_path", func(r *contracts.AttachRequest) { r.Interface.SocketPath = "/run/" + strings.Repeat("a", 103) }, contracts.CodeInvalidConfig, "interface.socketPath"},
+		{"podAccess mode", func(r *contracts.AttachRequest) { r.Interface.PodAccess = &contracts.PodAccess{GID: 1, Mode: 0o4660} }, contracts.CodeInvalidConfig, "interface.podAccess"},
 		{"netns chars", func(r *contracts.AttachRequest) { r.Interface.Memif.Netns = "/proc/1/ns/net,x" }, contracts.CodeInvalidConfig, "interface.memif.netns"},
 		{"abstract name", func(r *contracts.AttachRequest) {
 			r.Interface.Memif.Netns, r.Interface.Memif.SocketFile = "/proc/1/ns/net", "a b"

@@ -14,7 +14,10 @@ import (
 // ReplaySummary counts what a replay did.
 type ReplaySummary struct {
 	Desired, Present, Recreated, Failed, StaleRemoved, BridgesRemoved, LoopbacksRemoved int
-	Duration                                                                            time.Duration
+	// Ignored counts records that do not hold up (checkRecord), e.g. a
+	// tampered state file: neither re-created nor desired.
+	Ignored  int
+	Duration time.Duration
 	// events say what the replay did to which attachment; Up publishes
 	// them after the summary, so a waiter for "reconciled" gets the summary.
 	events []contracts.Event
@@ -23,8 +26,8 @@ type ReplaySummary struct {
 func (s *ReplaySummary) note(ev contracts.Event) { s.events = append(s.events, ev) }
 
 func (s ReplaySummary) String() string {
-	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d, loopbacks removed %d",
-		s.Desired, s.Present, s.Recreated, s.Failed, s.StaleRemoved, s.BridgesRemoved, s.LoopbacksRemoved)
+	return fmt.Sprintf("desired %d, present %d, recreated %d, failed %d, stale removed %d, bridge domains removed %d, loopbacks removed %d, records ignored %d",
+		s.Desired, s.Present, s.Recreated, s.Failed, s.StaleRemoved, s.BridgesRemoved, s.LoopbacksRemoved, s.Ignored)
 }
 
 // reconcile makes VPP match the records: it recreates desired attachments
@@ -35,9 +38,15 @@ func (s ReplaySummary) String() string {
 func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySummary, err error) {
 	start := time.Now()
 	defer func() { sum.Duration = time.Since(start) }()
-	recs, err := a.store.List()
+	recs, bad, err := a.records()
 	if err != nil {
 		return sum, err
+	}
+	for r, why := range bad {
+		sum.Ignored++
+		k := r.Attachment.Key
+		a.keyLog(k).Error().Err(why).Msg("record left out of the replay")
+		sum.note(contracts.ErrorEvent(opReplay, &k, r.Attachment.Network, 0, why))
 	}
 	all, err := c.InterfacesTagged(ctx, BridgeTag) // "usrsp": attachments' and loopbacks' tags
 	if err != nil {
@@ -82,6 +91,15 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		}
 		if present[rec.Tag] {
 			sum.Present++
+			continue
+		}
+		// Confined again before VPP gets the paths. A pod directory that no
+		// longer confines is that pod's problem: reported, but it does not
+		// fail the replay (the node stays ready for every other pod).
+		if err := a.confinePlan(p, rec.Attachment.Interface); err != nil {
+			sum.Failed++
+			a.keyLog(k).Error().Err(err).Msg("replay of attachment refused: its paths no longer confine")
+			sum.note(contracts.ErrorEvent(opReplay, &k, rec.Attachment.Network, 0, err))
 			continue
 		}
 		if err := a.realize(ctx, c, rec, p, view); err != nil {

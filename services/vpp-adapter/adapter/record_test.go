@@ -23,9 +23,9 @@ func TestStateDirOfOlderVersionLoads(t *testing.T) {
 	sum := sha256.Sum256([]byte(key.String()))
 	name := fmt.Sprintf("%x.json", sum[:16])
 	old := `{"attachment": {"key": {"containerId": "0123456789abcdef", "ifName": "net1"}, "network": "vpp-net", "engine": "vpp",
-	  "interface": {"ifType": "memif", "netType": "bridge", "socketPath": "/var/lib/usrsp/pods/0123456789abcdef/memif-net1.sock",
+	  "interface": {"ifType": "memif", "netType": "bridge", "socketPath": "` + podBase + `/0123456789abcdef/memif-net1.sock",
 	    "memif": {"role": "master", "mode": "ethernet"}, "bridge": {"id": 4}}},
-	  "tag": "` + adapter.Tag(key) + `", "swIfIndex": 3, "memifSocketFile": "/var/lib/usrsp/pods/0123456789abcdef/memif-net1.sock",
+	  "tag": "` + adapter.Tag(key) + `", "swIfIndex": 3, "memifSocketFile": "` + podBase + `/0123456789abcdef/memif-net1.sock",
 	  "memifSocketId": 1, "memifSocketAdded": true, "bridgeCreated": true}`
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(old), 0o640))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".tmp-123"), []byte("{"), 0o640))

@@ -94,7 +94,7 @@ func TestReplayReadsVPPOncePerPass(t *testing.T) {
 	for i := range 5 {
 		r := memifBridge(4)
 		r.Key.ContainerID = fmt.Sprintf("pod%d", i)
-		r.Interface.SocketPath = fmt.Sprintf("/var/lib/usrsp/pods/pod%d/memif-net1.sock", i)
+		r.Interface.SocketPath = fmt.Sprintf("%s/pod%d/memif-net1.sock", podBase, i)
 		_, err := first.a.Attach(ctx(t), r)
 		require.NoError(t, err)
 	}

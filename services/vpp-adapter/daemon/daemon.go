@@ -65,12 +65,19 @@ func Start(cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The pod directories (and the state dir) bound every path the
+	// adapter hands VPP or touches (libs/confine).
+	roots, err := cfg.PodDirs.Roots(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := adapterkit.Start(Program, cfg.Config)
 	if err != nil {
 		return nil, err
 	}
+	b.Log.Info().Strs("roots", roots.Dirs()).Msg("request paths are confined to these directories")
 	d := &Daemon{Base: b, cfg: cfg}
-	d.Adapter = adapter.New(adapter.Config{Store: st, Log: b.Log, Metrics: b.Metrics, Events: b.Publisher(),
+	d.Adapter = adapter.New(adapter.Config{Store: st, Roots: roots, Log: b.Log, Metrics: b.Metrics, Events: b.Publisher(),
 		TablePerNetwork: cfg.TablePerNetwork})
 	if err := b.Serve(d.Adapter, adapterkit.ServiceOptions{
 		Description: "usrsp VPP adapter (memif, vhost-user, af_packet) for VPP " + vpp.BuiltFor,

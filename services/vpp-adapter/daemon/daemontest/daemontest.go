@@ -36,9 +36,10 @@ type Instance struct {
 	// NC is the test's own connection; Client talks to the daemon on it.
 	NC     *nats.Conn
 	Client *contracts.Client
-	// PodDir holds the pods' socket directories of Request.
-	PodDir string
-	stop   func()
+	// PodDir holds the pods' socket directories of Request: the daemon's
+	// shared dir. LinkDir is its link dir, StateDir its state dir.
+	PodDir, LinkDir, StateDir string
+	stop                      func()
 }
 
 // New starts a daemon with cfg, filling in an embedded NATS, Node, a state
@@ -56,8 +57,14 @@ func New(t *testing.T, cfg daemon.Config) *Instance {
 	// Unix socket paths are limited to 107 bytes: a short dir, not t.TempDir.
 	podDir, err := os.MkdirTemp("", "usrsp-pods-")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(podDir) })
-	i := &Instance{t: t, cfg: cfg, PodDir: podDir, stop: func() {}}
+	linkDir, err := os.MkdirTemp("", "usrsp-links-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(podDir); _ = os.RemoveAll(linkDir) })
+	// The daemon's roots (libs/confine): never the node's own directories.
+	cfg.PodDirs.SharedDir = cmp.Or(cfg.PodDirs.SharedDir, podDir)
+	cfg.PodDirs.LinkDir = cmp.Or(cfg.PodDirs.LinkDir, linkDir)
+	cfg.PodDirs.KubeletPodsDir = cmp.Or(cfg.PodDirs.KubeletPodsDir, filepath.Join(linkDir, "no-kubelet"))
+	i := &Instance{t: t, cfg: cfg, PodDir: cfg.PodDirs.SharedDir, LinkDir: cfg.PodDirs.LinkDir, StateDir: cfg.StateDir, stop: func() {}}
 	i.NC = contractstest.Connect(t, cfg.NATSURL)
 	i.Client = contracts.NewClient(i.NC, cfg.Node, 20*time.Second)
 	i.D, err = daemon.Start(cfg)
