@@ -169,73 +169,70 @@ func checkHostInterface(h HostInterface) error {
 
 // DecodeAttachRequest parses and checks an AttachRequest.
 func DecodeAttachRequest(b []byte) (*AttachRequest, error) {
-	var r AttachRequest
-	if err := decodeStrict(b, &r, "attach request"); err != nil {
-		return nil, err
-	}
-	if err := checkKey(r.Key); err != nil {
-		return nil, err
-	}
-	if err := checkHostInterface(r.Interface); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return decodeChecked(b, "attach request", func(r *AttachRequest) error { return checkKeyAndInterface(r.Key, r.Interface) })
 }
 
 // DecodeDetachRequest parses and checks a DetachRequest.
 func DecodeDetachRequest(b []byte) (*DetachRequest, error) {
-	var r DetachRequest
-	if err := decodeStrict(b, &r, "detach request"); err != nil {
-		return nil, err
-	}
-	return &r, checkKey(r.Key)
+	return decodeChecked(b, "detach request", func(r *DetachRequest) error { return checkKey(r.Key) })
 }
 
 // DecodeCheckRequest parses and checks a CheckRequest.
 func DecodeCheckRequest(b []byte) (*CheckRequest, error) {
-	var r CheckRequest
-	if err := decodeStrict(b, &r, "check request"); err != nil {
-		return nil, err
-	}
-	if err := checkKey(r.Key); err != nil {
-		return nil, err
-	}
-	return &r, checkHostInterface(r.Interface)
+	return decodeChecked(b, "check request", func(r *CheckRequest) error { return checkKeyAndInterface(r.Key, r.Interface) })
 }
 
-// DecodeListRequest parses a ListRequest.
-func DecodeListRequest(b []byte) (*ListRequest, error) {
-	var r ListRequest
-	if len(bytes.TrimSpace(b)) == 0 {
-		return &r, nil
+func checkKeyAndInterface(k AttachmentKey, h HostInterface) error {
+	if err := checkKey(k); err != nil {
+		return err
 	}
-	return &r, decodeStrict(b, &r, "list request")
+	return checkHostInterface(h)
 }
 
-// DecodeGCRequest parses and checks a GCRequest.
-func DecodeGCRequest(b []byte) (*GCRequest, error) {
-	var r GCRequest
-	if err := decodeStrict(b, &r, "gc request"); err != nil {
+// decodeChecked parses a message and checks it with check.
+func decodeChecked[T any](b []byte, what string, check func(*T) error) (*T, error) {
+	var r T
+	if err := decodeStrict(b, &r, what); err != nil {
 		return nil, err
 	}
-	if r.Network == "" {
-		return nil, Errorf(CodeInvalidConfig, "gc request: network is empty")
-	}
-	for i, k := range r.Valid {
-		if err := checkKey(k); err != nil {
-			return nil, fmt.Errorf("gc request: valid[%d]: %w", i, err)
-		}
+	if err := check(&r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
 
+// DecodeListRequest parses a ListRequest (an empty body is fine).
+func DecodeListRequest(b []byte) (*ListRequest, error) {
+	return decodeOptional[ListRequest](b, "list request")
+}
+
+// DecodeGCRequest parses and checks a GCRequest.
+func DecodeGCRequest(b []byte) (*GCRequest, error) {
+	return decodeChecked(b, "gc request", func(r *GCRequest) error {
+		if r.Network == "" {
+			return Errorf(CodeInvalidConfig, "gc request: network is empty")
+		}
+		for i, k := range r.Valid {
+			if err := checkKey(k); err != nil {
+				return fmt.Errorf("gc request: valid[%d]: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
 // DecodeStatusRequest parses a StatusRequest (an empty body is fine).
 func DecodeStatusRequest(b []byte) (*StatusRequest, error) {
-	var r StatusRequest
+	return decodeOptional[StatusRequest](b, "status request")
+}
+
+// decodeOptional parses a message whose empty body is its zero value.
+func decodeOptional[T any](b []byte, what string) (*T, error) {
+	var r T
 	if len(bytes.TrimSpace(b)) == 0 {
 		return &r, nil
 	}
-	return &r, decodeStrict(b, &r, "status request")
+	return &r, decodeStrict(b, &r, what)
 }
 
 // DecodeEvent parses an Event.

@@ -117,32 +117,41 @@ func (c *Client) Interface(ctx context.Context, swIfIndex uint32) (Interface, bo
 	return ifs[0], true, nil
 }
 
-func (c *Client) interfaces(ctx context.Context, swIfIndex uint32, prefix string) ([]Interface, error) {
-	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
-	if err != nil {
-		return nil, Error("sw_interface_dump", "", err)
+// drain reads the replies of a dump stream (opened with err) until its
+// end, handing each to each.
+func drain[D any](stream interface{ Recv() (D, error) }, err error, each func(D)) error {
+	for err == nil {
+		var d D
+		if d, err = stream.Recv(); err == nil {
+			each(d)
+		}
 	}
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func (c *Client) interfaces(ctx context.Context, swIfIndex uint32, prefix string) ([]Interface, error) {
 	var out []Interface
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			if swIfIndex != anyID && isGone(err) {
-				return nil, nil
-			}
-			return nil, Error("sw_interface_dump", "", err)
-		}
+	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
+	err = drain(stream, err, func(d *interfaces.SwInterfaceDetails) {
 		if prefix != "" && (len(d.Tag) < len(prefix) || d.Tag[:len(prefix)] != prefix) {
-			continue
+			return
 		}
 		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,
 			DevType: d.InterfaceDevType, Tag: d.Tag, MAC: d.L2Address.String(), MTU: l3MTU(d.Mtu),
 			AdminUp: d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0,
 			LinkUp:  d.Flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0,
 			Rewrite: TagRewrite{Op: d.VtrOp, Dot1q: d.VtrPushDot1q != 0, Tag1: d.VtrTag1}})
+	})
+	switch {
+	case err != nil && swIfIndex != anyID && isGone(err):
+		return nil, nil
+	case err != nil:
+		return nil, Error("sw_interface_dump", "", err)
 	}
+	return out, nil
 }
 
 // MemifSocketID returns the id under which filename is registered, if it is.
@@ -158,23 +167,17 @@ func (c *Client) MemifSocketID(ctx context.Context, filename string) (uint32, bo
 // MemifSockets returns every memif socket registration, filename to id (the
 // first id when a filename is registered twice).
 func (c *Client) MemifSockets(ctx context.Context) (map[string]uint32, error) {
-	stream, err := c.Memif.MemifSocketFilenameDump(ctx, &memif.MemifSocketFilenameDump{})
-	if err != nil {
-		return nil, Error("memif_socket_filename_dump", "memif sockets", err)
-	}
 	sockets := map[string]uint32{}
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return sockets, nil
-		}
-		if err != nil {
-			return nil, Error("memif_socket_filename_dump", "memif sockets", err)
-		}
+	stream, err := c.Memif.MemifSocketFilenameDump(ctx, &memif.MemifSocketFilenameDump{})
+	err = drain(stream, err, func(d *memif.MemifSocketFilenameDetails) {
 		if _, dup := sockets[d.SocketFilename]; !dup {
 			sockets[d.SocketFilename] = d.SocketID
 		}
+	})
+	if err != nil {
+		return nil, Error("memif_socket_filename_dump", "memif sockets", err)
 	}
+	return sockets, nil
 }
 
 // AddMemifSocket registers filename and returns the id VPP allocated.
@@ -198,21 +201,13 @@ func (c *Client) DeleteMemifSocket(ctx context.Context, id uint32, filename stri
 
 // MemifSocketInUse reports whether any memif uses socket id.
 func (c *Client) MemifSocketInUse(ctx context.Context, id uint32) (bool, error) {
+	used := false
 	stream, err := c.Memif.MemifDump(ctx, &memif.MemifDump{})
+	err = drain(stream, err, func(d *memif.MemifDetails) { used = used || d.SocketID == id })
 	if err != nil {
 		return false, Error("memif_dump", "", err)
 	}
-	used := false
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return used, nil
-		}
-		if err != nil {
-			return false, Error("memif_dump", "", err)
-		}
-		used = used || d.SocketID == id
-	}
+	return used, nil
 }
 
 // MemifConfig is a memif to create.
@@ -250,10 +245,7 @@ func (c *Client) CreateMemif(ctx context.Context, m MemifConfig) (uint32, error)
 // DeleteMemif deletes a memif; a missing one is success.
 func (c *Client) DeleteMemif(ctx context.Context, swIfIndex uint32) error {
 	_, err := c.Memif.MemifDelete(ctx, &memif.MemifDelete{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
-	if err == nil || isGone(err) {
-		return nil
-	}
-	return Error("memif_delete", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+	return undoError("memif_delete", fmt.Sprintf("sw_if_index %d", swIfIndex), true, err)
 }
 
 // VhostConfig is a vhost-user interface to create.
@@ -280,10 +272,7 @@ func (c *Client) CreateVhost(ctx context.Context, v VhostConfig) (uint32, error)
 // DeleteVhost deletes a vhost-user interface; a missing one is success.
 func (c *Client) DeleteVhost(ctx context.Context, swIfIndex uint32) error {
 	_, err := c.Vhost.DeleteVhostUserIf(ctx, &vhost_user.DeleteVhostUserIf{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
-	if err == nil || isGone(err) {
-		return nil
-	}
-	return Error("delete_vhost_user_if", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+	return undoError("delete_vhost_user_if", fmt.Sprintf("sw_if_index %d", swIfIndex), true, err)
 }
 
 // SetTag tags an interface (VPP keeps at most 63 bytes).
@@ -309,21 +298,15 @@ type BridgeDomain struct {
 
 // BridgeDomains dumps one bridge domain (id) or all (id ^0).
 func (c *Client) BridgeDomains(ctx context.Context, id uint32) ([]BridgeDomain, error) {
+	var out []BridgeDomain
 	stream, err := c.L2.BridgeDomainDump(ctx, &l2.BridgeDomainDump{BdID: id, SwIfIndex: interface_types.InterfaceIndex(anyID)})
+	err = drain(stream, err, func(d *l2.BridgeDomainDetails) {
+		out = append(out, BridgeDomain{ID: d.BdID, Tag: d.BdTag, Members: len(d.SwIfDetails)})
+	})
 	if err != nil {
 		return nil, Error("bridge_domain_dump", fmt.Sprintf("bridge domain %d", id), err)
 	}
-	var out []BridgeDomain
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, Error("bridge_domain_dump", fmt.Sprintf("bridge domain %d", id), err)
-		}
-		out = append(out, BridgeDomain{ID: d.BdID, Tag: d.BdTag, Members: len(d.SwIfDetails)})
-	}
+	return out, nil
 }
 
 // AddBridgeDomain creates a learning, flooding, forwarding bridge domain
@@ -343,10 +326,7 @@ func (c *Client) AddBridgeDomain(ctx context.Context, id uint32, tag string) (bo
 // DeleteBridgeDomain deletes a bridge domain; a missing one is success.
 func (c *Client) DeleteBridgeDomain(ctx context.Context, id uint32) error {
 	_, err := c.L2.BridgeDomainAddDelV2(ctx, &l2.BridgeDomainAddDelV2{BdID: id, IsAdd: false})
-	if err == nil || isGone(err) {
-		return nil
-	}
-	return Error("bridge_domain_add_del_v2 (delete)", fmt.Sprintf("bridge domain %d", id), err)
+	return undoError("bridge_domain_add_del_v2 (delete)", fmt.Sprintf("bridge domain %d", id), true, err)
 }
 
 // SetBridge adds an interface to (enable) or removes it from a bridge domain.
@@ -354,10 +334,7 @@ func (c *Client) SetBridge(ctx context.Context, swIfIndex, bdID uint32, enable b
 	_, err := c.L2.SwInterfaceSetL2Bridge(ctx, &l2.SwInterfaceSetL2Bridge{
 		RxSwIfIndex: interface_types.InterfaceIndex(swIfIndex), BdID: bdID,
 		PortType: l2.L2_API_PORT_TYPE_NORMAL, Enable: enable})
-	if err != nil && !enable && isGone(err) {
-		return nil
-	}
-	return Error("sw_interface_set_l2_bridge", fmt.Sprintf("sw_if_index %d bridge domain %d", swIfIndex, bdID), err)
+	return undoError("sw_interface_set_l2_bridge", fmt.Sprintf("sw_if_index %d bridge domain %d", swIfIndex, bdID), !enable, err)
 }
 
 // SetAccessVLAN makes an interface in a bridge domain an access port of
@@ -420,10 +397,7 @@ func (c *Client) Route(ctx context.Context, add bool, table, swIfIndex uint32, p
 	host := netip.PrefixFrom(pod, pod.BitLen())
 	_, err := c.IP.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, Route: ip.IPRoute{
 		TableID: table, Prefix: prefix(host), Paths: []fib_types.FibPath{fibPath(table, pod.Is6(), Path{SwIfIndex: swIfIndex})}}})
-	if err != nil && !add && isGone(err) {
-		return nil
-	}
-	return Error("ip_route_add_del ("+verb(add)+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), err)
+	return undoError("ip_route_add_del ("+verb(add)+")", fmt.Sprintf("%s via sw_if_index %d table %d", host, swIfIndex, table), !add, err)
 }
 
 // Path is one path of a route: out of SwIfIndex to the next hop Via, or
@@ -498,10 +472,7 @@ func (c *Client) CreateLoopback(ctx context.Context) (uint32, error) {
 // DeleteLoopback deletes a loopback; a missing one is success.
 func (c *Client) DeleteLoopback(ctx context.Context, swIfIndex uint32) error {
 	_, err := c.Interfaces.DeleteLoopback(ctx, &interfaces.DeleteLoopback{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
-	if err == nil || isGone(err) {
-		return nil
-	}
-	return Error("delete_loopback", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
+	return undoError("delete_loopback", fmt.Sprintf("sw_if_index %d", swIfIndex), true, err)
 }
 
 // SetUnnumbered makes swIfIndex use the addresses of ipSwIfIndex (add) or
@@ -509,31 +480,22 @@ func (c *Client) DeleteLoopback(ctx context.Context, swIfIndex uint32) error {
 func (c *Client) SetUnnumbered(ctx context.Context, ipSwIfIndex, swIfIndex uint32, add bool) error {
 	_, err := c.Interfaces.SwInterfaceSetUnnumbered(ctx, &interfaces.SwInterfaceSetUnnumbered{
 		SwIfIndex: interface_types.InterfaceIndex(ipSwIfIndex), UnnumberedSwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsAdd: add})
-	if err != nil && !add && isGone(err) {
-		return nil
-	}
-	return Error("sw_interface_set_unnumbered ("+verb(add)+")", fmt.Sprintf("sw_if_index %d unnumbered to %d", swIfIndex, ipSwIfIndex), err)
+	return undoError("sw_interface_set_unnumbered ("+verb(add)+")", fmt.Sprintf("sw_if_index %d unnumbered to %d", swIfIndex, ipSwIfIndex), !add, err)
 }
 
 // Addresses lists the addresses of one family on an interface.
 func (c *Client) Addresses(ctx context.Context, swIfIndex uint32, ipv6 bool) ([]netip.Prefix, error) {
-	stream, err := c.IP.IPAddressDump(ctx, &ip.IPAddressDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsIPv6: ipv6})
-	if err != nil {
-		return nil, Error("ip_address_dump", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
-	}
 	var out []netip.Prefix
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, Error("ip_address_dump", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
-		}
+	stream, err := c.IP.IPAddressDump(ctx, &ip.IPAddressDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsIPv6: ipv6})
+	err = drain(stream, err, func(d *ip.IPAddressDetails) {
 		if p, err := netip.ParsePrefix(d.Prefix.String()); err == nil {
 			out = append(out, p)
 		}
+	})
+	if err != nil {
+		return nil, Error("ip_address_dump", fmt.Sprintf("sw_if_index %d", swIfIndex), err)
 	}
+	return out, nil
 }
 
 // ProxyARPRange adds or deletes a proxy ARP range (low..high) in a table.
@@ -542,10 +504,7 @@ func (c *Client) Addresses(ctx context.Context, swIfIndex uint32, ipv6 bool) ([]
 func (c *Client) ProxyARPRange(ctx context.Context, add bool, table uint32, low, high netip.Addr) error {
 	_, err := c.ARP.ProxyArpAddDel(ctx, &arp.ProxyArpAddDel{IsAdd: add, Proxy: arp.ProxyArp{
 		TableID: table, Low: ip_types.IP4Address(low.As4()), Hi: ip_types.IP4Address(high.As4())}})
-	if err != nil && !add && isGone(err) {
-		return nil
-	}
-	return Error("proxy_arp_add_del ("+verb(add)+")", fmt.Sprintf("%s-%s table %d", low, high, table), err)
+	return undoError("proxy_arp_add_del ("+verb(add)+")", fmt.Sprintf("%s-%s table %d", low, high, table), !add, err)
 }
 
 // ProxyARP enables or disables answering ARP for proxied ranges on an
@@ -553,10 +512,7 @@ func (c *Client) ProxyARPRange(ctx context.Context, add bool, table uint32, low,
 func (c *Client) ProxyARP(ctx context.Context, swIfIndex uint32, enable bool) error {
 	_, err := c.ARP.ProxyArpIntfcEnableDisable(ctx, &arp.ProxyArpIntfcEnableDisable{
 		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Enable: enable})
-	if err != nil && !enable && isGone(err) {
-		return nil
-	}
-	return Error("proxy_arp_intfc_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+	return undoError("proxy_arp_intfc_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), !enable, err)
 }
 
 // IP6 enables or disables IPv6 on an interface. VPP 25.10 does not enable
@@ -566,10 +522,7 @@ func (c *Client) ProxyARP(ctx context.Context, swIfIndex uint32, enable bool) er
 func (c *Client) IP6(ctx context.Context, swIfIndex uint32, enable bool) error {
 	_, err := c.IP.SwInterfaceIP6EnableDisable(ctx, &ip.SwInterfaceIP6EnableDisable{
 		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), Enable: enable})
-	if err != nil && !enable && isGone(err) {
-		return nil
-	}
-	return Error("sw_interface_ip6_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+	return undoError("sw_interface_ip6_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), !enable, err)
 }
 
 // NDProxy enables or disables IPv6 ND proxy on an interface: VPP answers
@@ -579,10 +532,7 @@ func (c *Client) IP6(ctx context.Context, swIfIndex uint32, enable bool) error {
 func (c *Client) NDProxy(ctx context.Context, swIfIndex uint32, enable bool) error {
 	_, err := c.IP6ND.IP6ndProxyEnableDisable(ctx, &ip6_nd.IP6ndProxyEnableDisable{
 		SwIfIndex: interface_types.InterfaceIndex(swIfIndex), IsEnable: enable})
-	if err != nil && !enable && isGone(err) {
-		return nil
-	}
-	return Error("ip6nd_proxy_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), err)
+	return undoError("ip6nd_proxy_enable_disable", fmt.Sprintf("sw_if_index %d enable %v", swIfIndex, enable), !enable, err)
 }
 
 // SetMTU sets the L3, IPv4, IPv6 and MPLS MTU of an interface

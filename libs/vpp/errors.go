@@ -42,6 +42,15 @@ func Code(err error) contracts.Code {
 	}
 }
 
+// undoError is Error(op, resource, err), except that an undo (a delete,
+// disable or remove) of what is gone is success.
+func undoError(op, resource string, undo bool, err error) error {
+	if err != nil && undo && isGone(err) {
+		return nil
+	}
+	return Error(op, resource, err)
+}
+
 // isGone reports whether a delete failed only because the object is
 // already gone, which makes deletes idempotent.
 func isGone(err error) bool {

@@ -275,6 +275,15 @@ type state struct {
 	owner   map[string]string    // port uuid -> bridge name
 }
 
+func newState() *state {
+	return &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+}
+
+// selectPort reads the port named name.
+func selectPort(name string) op {
+	return op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}}
+}
+
 type bridgeRow struct {
 	uuid, name, datapathType string
 	ports                    []string // port uuids
@@ -297,7 +306,7 @@ func (c *Client) readState(ctx context.Context, names []string) (*state, error) 
 	if err != nil {
 		return nil, err
 	}
-	st := &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+	st := newState()
 	for _, r := range brRows {
 		b := bridgeRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), datapathType: str(r["datapath_type"]),
 			ports: uuidSet(r["ports"]), owned: strMap(r["external_ids"])[ExtOwner] == OwnerValue}
@@ -330,12 +339,12 @@ func (c *Client) readState(ctx context.Context, names []string) (*state, error) 
 func (c *Client) readPortState(ctx context.Context, name string) (*state, error) {
 	rows, _, err := c.transact(ctx, c.cfg.CallTimeout, []ovsdb.TransactOp{
 		op{"op": "select", "table": "Bridge", "where": []any{}, "columns": []string{"_uuid", "name", "external_ids", "datapath_type"}},
-		op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}},
+		selectPort(name),
 	}, false)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+	st := newState()
 	for _, r := range rows { // one flat list: only Bridge rows have datapath_type
 		if _, isBridge := r["datapath_type"]; isBridge {
 			b := bridgeRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), datapathType: str(r["datapath_type"]),
@@ -786,13 +795,13 @@ func (c *Client) ports(ctx context.Context, names []string) ([]Port, error) {
 // ifaces, by uuid) in one round trip, and its bridge in a second.
 func (c *Client) readPortAndInterface(ctx context.Context, name string, ifaces map[string]ovsdb.Row) (*state, error) {
 	rows, _, err := c.transact(ctx, c.cfg.CallTimeout, []ovsdb.TransactOp{
-		op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}},
+		selectPort(name),
 		op{"op": "select", "table": "Interface", "where": []any{[]any{"name", "==", name}}, "columns": interfaceColumns},
 	}, false)
 	if err != nil {
 		return nil, err
 	}
-	st := &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
+	st := newState()
 	for _, r := range rows { // one flat list: only Interface rows have type
 		if _, isIface := r["type"]; isIface {
 			ifaces[uuidOf(r["_uuid"])] = r
