@@ -21,7 +21,8 @@ import (
 // newFake connects a Client to a fresh fake VPP.
 func newFake(t *testing.T) (*vpptest.FakeVPP, *vpp.Client) {
 	f := vpptest.New()
-	return f, connect(t, f)
+	_, c := f.Dial(t)
+	return f, c
 }
 
 func TestRoutes(t *testing.T) {

@@ -14,7 +14,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
+	"github.com/stretchr/testify/require"
 	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/adapter/mock"
 	"go.fd.io/govpp/api"
@@ -30,6 +32,7 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 	"go.fd.io/govpp/binapi/vpe"
 	"go.fd.io/govpp/codec"
+	"go.fd.io/govpp/core"
 
 	"usrsp.dev/libs/vpp"
 )
@@ -102,6 +105,16 @@ func New() *FakeVPP {
 	}
 	f.resetLocked()
 	return f
+}
+
+// Dial connects a govpp client to f (one session, no reconnect loop);
+// t.Cleanup disconnects.
+func (f *FakeVPP) Dial(t testing.TB) (*core.Connection, *vpp.Client) {
+	t.Helper()
+	conn, err := core.Connect(f)
+	require.NoError(t, err)
+	t.Cleanup(conn.Disconnect)
+	return conn, vpp.NewClient(conn)
 }
 
 func (f *FakeVPP) resetLocked() {

@@ -2,19 +2,26 @@ package adapter_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/memif"
 	"usrsp.dev/libs/ovsdpdk"
 	"usrsp.dev/libs/ovsdpdk/ovsdpdktest"
+	"usrsp.dev/libs/testkit"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
@@ -265,4 +272,208 @@ func TestRealOVSConcurrent(t *testing.T) {
 	assert.Len(t, strings.Fields(vsctl(t, inst, "list-ports", "br-test")), n)
 	run(func(i int) error { _, err := e.a.Detach(ctx, &contracts.DetachRequest{Key: req(i).Key}); return err })
 	assert.Empty(t, vsctl(t, inst, "list-br"))
+}
+
+// vethPod is a network namespace with the pod end of a veth pair, made
+// the way cni-entry makes it for iftype veth; removed when the test ends.
+type vethPod struct {
+	key   contracts.AttachmentKey
+	netns string
+	host  string // host end, contracts.HostVethName(key)
+}
+
+func newVethPod(t *testing.T, k contracts.AttachmentKey, cidr string) vethPod {
+	t.Helper()
+	p := vethPod{key: k, netns: "usrsp-ot-" + k.ContainerID, host: contracts.HostVethName(k)}
+	ip := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		require.NoError(t, err, "ip %s: %s", strings.Join(args, " "), out)
+	}
+	ip("netns", "add", p.netns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", p.host).Run() // gone with the netns if it was still paired
+		_ = exec.Command("ip", "netns", "del", p.netns).Run()
+	})
+	ip("link", "add", p.host, "type", "veth", "peer", "name", k.IfName, "netns", p.netns)
+	ip("link", "set", p.host, "up")
+	ip("-n", p.netns, "addr", "add", cidr, "dev", k.IfName)
+	ip("-n", p.netns, "link", "set", k.IfName, "up")
+	return p
+}
+
+func vethReq(k contracts.AttachmentKey) *contracts.AttachRequest {
+	return &contracts.AttachRequest{Key: k, Network: "net-a", Interface: contracts.HostInterface{
+		IfType: contracts.IfTypeVeth, NetType: contracts.NetTypeBridge,
+		Veth:   &contracts.VethSpec{HostIfName: contracts.HostVethName(k)},
+		Bridge: &contracts.BridgeSpec{Name: "br-test"},
+	}}
+}
+
+// TestRealOVSVeth: two kernel pods' veths become OVS system ports on one
+// netdev (userspace datapath) bridge and ping each other through it;
+// CHECK sees the ports; DETACH removes the ports and never the netdevs
+// (cni-entry made them); GC by external_ids finds a system port.
+func TestRealOVSVeth(t *testing.T) {
+	inst, e := startReal(t)
+	ctx := context.Background()
+	a := newVethPod(t, key("vetha", "net1"), "10.77.0.1/24")
+	b := newVethPod(t, key("vethb", "net1"), "10.77.0.2/24")
+
+	for _, p := range []vethPod{a, b} {
+		resp, err := e.a.Attach(ctx, vethReq(p.key))
+		require.NoError(t, err)
+		assert.Equal(t, p.host, resp.Attachment.HostIfName)
+		assert.Equal(t, ovs.TypeSystem, vsctl(t, inst, "get", "Interface", p.host, "type"))
+		assert.NotEqual(t, "-1", vsctl(t, inst, "get", "Interface", p.host, "ofport"))
+		_, err = e.a.Check(ctx, &contracts.CheckRequest{Key: p.key, Network: "net-a", Interface: vethReq(p.key).Interface})
+		require.NoError(t, err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", a.netns, "ping", "-c", "3", "-i", "0.2", "-W", "5", "10.77.0.2").CombinedOutput()
+	require.NoError(t, err, "ping through OVS: %s", out)
+	assert.Contains(t, string(out), "3 received")
+
+	_, err = e.a.Attach(ctx, vethReq(a.key))
+	require.NoError(t, err, "a replay is success")
+
+	other := vethReq(key("vethc", "net1"))
+	other.Interface.Veth.HostIfName = a.host
+	_, err = e.a.Attach(ctx, other)
+	assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err), "a veth not named after its own key is refused")
+
+	resp, err := e.a.Detach(ctx, &contracts.DetachRequest{Key: a.key})
+	require.NoError(t, err)
+	assert.True(t, resp.Removed)
+	ports, err := e.ovs.Ports(ctx, []string{a.host})
+	require.NoError(t, err)
+	assert.Empty(t, ports)
+	require.NoError(t, exec.Command("ip", "link", "show", a.host).Run(), "the netdev is cni-entry's: left alone")
+
+	gc, err := e.a.GC(ctx, &contracts.GCRequest{Network: "net-a"})
+	require.NoError(t, err)
+	assert.Equal(t, []contracts.AttachmentKey{b.key}, gc.Removed)
+	owned, err := e.ovs.OwnedPorts(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, owned)
+}
+
+// dialArg makes this test binary, exec'd as the app, a client of a socket
+// (kind and path follow) that exits 0 once connected, else prints why and
+// exits 1: kind "memif" is a memif client (libs/memif) that waits for the
+// link to come up (DPDK's memif server mishandles a bare connect and
+// close), "vhost" a plain connect(2) to a vhost-user server.
+const dialArg = "usrsp-test-dial"
+
+func init() { testkit.Subcommand(dialArg, dialAs) }
+
+// dialAs is the app's side of dialArg: args are the kind and the path.
+func dialAs(args []string) error {
+	kind, path := args[0], args[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if kind == "vhost" {
+		c, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	ifc, err := memif.Dial(ctx, memif.Config{SocketPath: path, Name: "nonroot-app"})
+	if err != nil {
+		return err
+	}
+	defer ifc.Close()
+	return ifc.WaitUp(ctx)
+}
+
+// appDialer dials sockets as the app (testkit.AppUID, with AppGID as its
+// only group), from a copy of this test binary the app may execute.
+type appDialer struct{ bin string }
+
+func newAppDialer(t *testing.T) appDialer {
+	t.Helper()
+	return appDialer{bin: testkit.ExecutableCopy(t)}
+}
+
+func (d appDialer) dial(kind, path string) error {
+	cmd := exec.Command(d.bin, dialArg, kind, path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testkit.AppUID, Gid: testkit.AppGID, Groups: []uint32{testkit.AppGID}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}
+
+// TestRealOVSPodAccess (issue 11): the sockets OVS-DPDK creates (a memif
+// server socket in the pod directory, a dpdkvhostuser socket hard-linked
+// into it) get the request's podAccess group and mode, so an unprivileged
+// app in that group connects; again after ovs-vswitchd restarted and made
+// them anew. Without podAccess the same app is refused.
+func TestRealOVSPodAccess(t *testing.T) {
+	inst, e := startReal(t)
+	ctx := context.Background()
+	app := newAppDialer(t)
+	// The pod directory as cni-entry leaves it with podAccess (2770
+	// root:group); the app reaches it as a pod would through its mount.
+	for _, d := range []string{e.base, e.dirs.SharedDir} {
+		require.NoError(t, os.Chmod(d, 0o711))
+	}
+	require.NoError(t, os.Chown(e.sockDir, 0, testkit.AppGID))
+	require.NoError(t, os.Chmod(e.sockDir, 0o770|os.ModeSetgid))
+
+	access := &contracts.PodAccess{GID: testkit.AppGID, Mode: 0o660}
+	mreq := memifReq(key("m1", "net1"), e.sockDir)
+	mreq.Interface.PodAccess = access
+	server := vhostServerReq(key("s1", "net1"), e.sockDir)
+	server.Interface.PodAccess = access
+	plain := memifReq(key("m2", "net1"), e.sockDir) // no podAccess
+	// An older cni-entry sent a group name in interface.vhost.group.
+	old := vhostServerReq(key("s2", "net1"), e.sockDir)
+	old.Interface.Vhost.Group = "nogroup"
+	oldGroup, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Skipf("no group nogroup here: %v", err)
+	}
+	for _, r := range []*contracts.AttachRequest{mreq, server, plain, old} {
+		_, err := e.a.Attach(ctx, r)
+		require.NoError(t, err)
+	}
+
+	asApp := func(t *testing.T) {
+		t.Helper()
+		for _, s := range []struct{ kind, path string }{
+			{"memif", mreq.Interface.SocketPath},
+			{"vhost", server.Interface.SocketPath},
+		} {
+			fi, err := os.Stat(s.path)
+			require.NoError(t, err)
+			assert.Equal(t, uint32(testkit.AppGID), fi.Sys().(*syscall.Stat_t).Gid, "group of %s", s.path)
+			assert.Equal(t, os.FileMode(0o660), fi.Mode().Perm(), "mode of %s", s.path)
+			assert.NoError(t, app.dial(s.kind, s.path), "the app connects to %s", s.path)
+		}
+		err := app.dial("memif", plain.Interface.SocketPath)
+		require.Error(t, err, "without podAccess the app is refused")
+		assert.Contains(t, err.Error(), "permission denied")
+		fi, err := os.Stat(old.Interface.SocketPath)
+		require.NoError(t, err)
+		assert.Equal(t, oldGroup.Gid, strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Gid)), "the deprecated vhost group")
+		assert.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+	}
+	asApp(t)
+
+	// A restarted vswitchd makes every socket anew (root's, 0755 less
+	// umask); reconcile gives them to the pod again.
+	require.NoError(t, inst.RestartVswitchd(ctx, false))
+	res, err := e.a.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Empty(t, res.Failed)
+	asApp(t)
+
+	for _, r := range []*contracts.AttachRequest{mreq, server, plain, old} {
+		_, err := e.a.Check(ctx, &contracts.CheckRequest{Key: r.Key, Network: r.Network, Interface: r.Interface})
+		require.NoError(t, err)
+		_, err = e.a.Detach(ctx, &contracts.DetachRequest{Key: r.Key})
+		require.NoError(t, err)
+	}
 }

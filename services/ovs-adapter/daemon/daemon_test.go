@@ -171,3 +171,27 @@ func TestCraftedAttachOverNATS(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceFakeOVS runs the shared adapter suite against the daemon
+// on an in-memory OVS and an embedded NATS.
+func TestConformanceFakeOVS(t *testing.T) {
+	srv := natstest.Run(t)
+	fake := ovstest.New()
+	runSuite(t, config(t, srv.ClientURL(), "conf-fake", nil, fake), func(t *testing.T) {
+		assert.Empty(t, fake.All(), "ports left in OVS")
+		assert.Empty(t, fake.Bridges(), "bridges left in OVS")
+	})
+}
+
+// TestConformanceRealOVS runs the shared adapter suite against the daemon
+// on a private OVS-DPDK.
+func TestConformanceRealOVS(t *testing.T) {
+	inst := ovsdpdktest.Start(t)
+	srv := natstest.Run(t)
+	sw := ovsClient(t, inst)
+	runSuite(t, config(t, srv.ClientURL(), "conf-real", inst, nil), func(t *testing.T) {
+		ports, err := sw.OwnedPorts(context.Background())
+		require.NoError(t, err)
+		assert.Empty(t, ports, "ports left in OVS")
+	})
+}

@@ -12,14 +12,18 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/contractstest"
 	"usrsp.dev/libs/adapterkit"
 	"usrsp.dev/libs/ovsdpdk"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/daemon"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // config is a daemon on node with a fresh state dir, a test logger and a
 // fast watch; conn is its OVS (nil: the real one of inst).
@@ -153,4 +157,35 @@ func podDir(t *testing.T, cfg daemon.Config, name string) string {
 	dir := filepath.Join(cfg.PodDirs.SharedDir, name)
 	require.NoError(t, os.MkdirAll(dir, 0o750))
 	return dir
+}
+
+// runSuite runs the daemon of cfg under the suite; Restart runs a new
+// daemon on the same state dir (and OVS).
+func runSuite(t *testing.T, cfg daemon.Config, clean func(*testing.T)) {
+	_, stop := runDaemon(t, cfg)
+	nc, _ := subscribe(t, cfg.NATSURL)
+	sockDir := podDir(t, cfg, "pod") // socket paths must lie in a pod directory
+	contractstest.RunAdapterSuite(t, contractstest.Target{
+		NC: nc, Node: cfg.Node, Engine: contracts.EngineOVSDPDK,
+		Request: func(k contracts.AttachmentKey, network string) *contracts.AttachRequest {
+			h := contracts.HostInterface{NetType: contracts.NetTypeBridge, MTU: 1500,
+				SocketPath: filepath.Join(sockDir, k.ShortID()+".sock"), Bridge: &contracts.BridgeSpec{Name: "br-conf"}}
+			if k.ShortID() < "8" { // half memif, half vhost-user
+				h.IfType, h.Memif = contracts.IfTypeMemif, &contracts.MemifSpec{Role: contracts.MemifRoleMaster, Mode: contracts.MemifModeEthernet}
+			} else {
+				h.IfType, h.Vhost = contracts.IfTypeVhostUser, &contracts.VhostSpec{Mode: contracts.VhostModeClient}
+			}
+			return &contracts.AttachRequest{Key: k, Network: network, Interface: h}
+		},
+		Conflicting: func(r *contracts.AttachRequest) *contracts.AttachRequest {
+			c := *r
+			c.Interface.MTU = 1400
+			return &c
+		},
+		Restart: func(*testing.T) {
+			stop()
+			_, stop = runDaemon(t, cfg)
+		},
+		AssertClean: clean,
+	})
 }

@@ -8,11 +8,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/ovsdpdk/ovsdpdktest"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func owned(extra map[string]string) map[string]string {
 	m := map[string]string{ovs.ExtOwner: ovs.OwnerValue}

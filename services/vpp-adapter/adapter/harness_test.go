@@ -52,10 +52,8 @@ func newHarnessIn(t testing.TB, dir string, opts ...option) *harness {
 	t.Helper()
 	h := &harness{fake: vpptest.New()}
 	h.a, h.store, h.events = newAdapter(t, dir, opts...)
-	conn, err := core.Connect(h.fake)
-	require.NoError(t, err)
-	t.Cleanup(conn.Disconnect)
-	h.client = vpp.NewClient(conn)
+	var conn *core.Connection
+	conn, h.client = h.fake.Dial(t)
 	h.a.Up(context.Background(), vpp.Session{Conn: conn, Client: h.client})
 	ready, why := h.a.Ready()
 	require.True(t, ready, why)

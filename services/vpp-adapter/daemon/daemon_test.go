@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	govppadapter "go.fd.io/govpp/adapter"
+	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/contractstest"
@@ -21,6 +22,8 @@ import (
 	"usrsp.dev/services/vpp-adapter/daemon"
 	"usrsp.dev/services/vpp-adapter/daemon/daemontest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // onFake is a daemon configuration on fake, with a fast connection loop.
 func onFake(fake *vpptest.FakeVPP) daemon.Config {

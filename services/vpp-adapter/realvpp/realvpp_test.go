@@ -15,9 +15,40 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/contracts/contractstest"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/daemon"
+	"usrsp.dev/services/vpp-adapter/daemon/daemontest"
 )
+
+// adapterOn is the vpp-adapter daemon (its real connection loop) dialing
+// one API socket, on an embedded NATS, with the test playing cni-entry
+// (Client) and an operator reading the events.
+type adapterOn struct {
+	*daemontest.Instance
+	*daemontest.Events
+}
+
+func startAdapterOn(t *testing.T, apiSock string) *adapterOn {
+	t.Helper()
+	o := &adapterOn{Events: daemontest.NewEvents(), Instance: daemontest.New(t, daemon.Config{APISocket: apiSock,
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		// A loaded 2-core CI machine stalls VPP for more than a second.
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 5 * time.Second})}
+	o.Subscribe(t, o.NC)
+	o.Run()
+	return o
+}
+
+// waitNotReady polls readiness (there is no "down" event before the first
+// connect) until the reason contains want.
+func (o *adapterOn) waitNotReady(t *testing.T, want string, within time.Duration) string {
+	t.Helper()
+	return o.Poll(t, within, "not ready with "+want, func(ready bool, why string) bool {
+		return !ready && strings.Contains(why, want)
+	})
+}
 
 // stack is a host VPP and the adapter daemon connected to it.
 type stack struct {
@@ -31,6 +62,19 @@ func startStack(t *testing.T) *stack {
 	s.adapterOn = startAdapterOn(t, s.host.APISock)
 	s.WaitFor(t, contracts.EventReconciled)
 	return s
+}
+
+// TestRealVPPConformance runs the shared adapter suite against the daemon
+// on a real VPP, restarts (of the adapter, from its records) included.
+func TestRealVPPConformance(t *testing.T) {
+	vppEnv(t)
+	s := startStack(t)
+	contractstest.RunAdapterSuite(t, s.Target(func(t *testing.T) {
+		ifs, sockets, bds := ownedState(t, s.host)
+		assert.Empty(t, ifs, "interfaces tagged as ours")
+		assert.Empty(t, sockets, "memif socket registrations of the pods")
+		assert.Empty(t, bds, "bridge domains tagged as ours")
+	}))
 }
 
 // memifPod is a memif master of container id in bridge domain bd.

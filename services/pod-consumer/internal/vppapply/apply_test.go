@@ -17,7 +17,6 @@ import (
 	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vhost_user"
-	"go.fd.io/govpp/core"
 	"go.uber.org/goleak"
 
 	"usrsp.dev/contracts"
@@ -49,10 +48,8 @@ func vhostData() *contracts.PodData {
 
 func applier(t *testing.T, f *vpptest.FakeVPP) *Applier {
 	t.Helper()
-	conn, err := core.Connect(f)
-	require.NoError(t, err)
-	t.Cleanup(conn.Disconnect)
-	return &Applier{VPP: vpp.NewClient(conn), Log: zerolog.Nop(), LinkTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond}
+	_, c := f.Dial(t)
+	return &Applier{VPP: c, Log: zerolog.Nop(), LinkTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond}
 }
 
 func testCtx(t *testing.T) context.Context {
