@@ -523,6 +523,50 @@ func SocketInUse(p Path) (bool, error) {
 	}
 }
 
+// CheckSocketPath refuses a request's socket path p (shown as the request
+// named it, in field) that leads through a symlink or is one: a pod may
+// plant either in its directory, and a vswitch handed the path would
+// follow it. It describes what is at p; nil when nothing is there yet.
+func CheckSocketPath(field, shown string, p Path) (*unix.Stat_t, error) {
+	st, err := Lstat(p)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, nil
+	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "%s %q leads through a symlink", field, shown)
+	case err != nil:
+		return nil, contracts.Errorf(contracts.CodeIO, "%s %q: %v", field, shown, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "%s %q is a symlink", field, shown)
+	}
+	return &st, nil
+}
+
+// GiveSocket gives the unix socket a vswitch (maker, named in errors)
+// creates at p the pod's group and mode (acc), waiting up to wait for it
+// to appear: a vswitch has no event for it. Anything but a socket there
+// is a conflict, never changed.
+func GiveSocket(p Path, acc contracts.PodAccess, wait time.Duration, maker string) error {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := Lstat(p)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+			if err := Chown(p, -1, acc.GID, acc.SocketMode()); err != nil {
+				return contracts.Errorf(contracts.CodeIO, "give socket %s to %s: %v", p, acc, err)
+			}
+			return nil
+		case err == nil:
+			return contracts.Errorf(contracts.CodeConflict, "%s is not a socket; not giving it to the pod", p)
+		case !errors.Is(err, unix.ENOENT):
+			return contracts.Errorf(contracts.CodeIO, "socket %s: %v", p, err)
+		case time.Now().After(deadline):
+			return contracts.Errorf(contracts.CodeVswitch, "%s did not create socket %s", maker, p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // nsfsMagic is the file system type of network namespace files.
 const nsfsMagic = 0x6e736673
 

@@ -123,7 +123,7 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 		if sock, err = a.podSocket(r.Interface.SocketPath); err != nil {
 			return contracts.Attachment{}, err
 		}
-		if err := checkSocketFile(sock, r.Interface.SocketPath); err != nil {
+		if _, err := confine.CheckSocketPath(socketField, r.Interface.SocketPath, sock); err != nil {
 			return contracts.Attachment{}, err
 		}
 	}

@@ -244,7 +244,7 @@ func (a *Adapter) clearSockets(rec Record) error {
 		if err != nil {
 			return err
 		}
-		if err := checkSocketFile(pod, p); err != nil {
+		if _, err := confine.CheckSocketPath(socketField, p, pod); err != nil {
 			return err
 		}
 	}

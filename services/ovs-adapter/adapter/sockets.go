@@ -36,23 +36,6 @@ func (a *Adapter) ovsSocket(port string) (confine.Path, error) {
 	return a.cfg.Roots.Resolve("ovs-rundir", a.ovsSocketPath(port))
 }
 
-// checkSocketFile refuses a socket path that leads through a symlink or is
-// one (a pod may plant either in its directory): the vswitch would follow it.
-func checkSocketFile(p confine.Path, shown string) error {
-	st, err := confine.Lstat(p)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return nil
-	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
-		return contracts.Errorf(contracts.CodeInvalidConfig, "%s %q leads through a symlink", socketField, shown)
-	case err != nil:
-		return contracts.Errorf(contracts.CodeIO, "%s %q: %v", socketField, shown, err)
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return contracts.Errorf(contracts.CodeInvalidConfig, "%s %q is a symlink", socketField, shown)
-	}
-	return nil
-}
-
 // removeStaleSocket removes the unix socket at p if nobody listens on it
 // (left by a vswitchd that died). A listened-on socket is a conflict;
 // anything that is not a socket is never touched.
@@ -92,11 +75,12 @@ func exposeSocket(ovsSock, pod confine.Path) error {
 	if err != nil || src.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return contracts.Errorf(contracts.CodeVswitch, "OVS did not create vhost-user socket %s: %v", ovsSock, cmpErr(err, "not a socket"))
 	}
-	if err := checkSocketFile(pod, pod.String()); err != nil {
+	dst, err := confine.CheckSocketPath(socketField, pod.String(), pod)
+	if err != nil {
 		return err
 	}
-	if dst, err := confine.Lstat(pod); err == nil {
-		if sameFile(src, dst) {
+	if dst != nil {
+		if sameFile(src, *dst) {
 			return nil
 		}
 		if err := unexposeSocket(pod); err != nil {
@@ -148,33 +132,11 @@ func (a *Adapter) giveSockets(rec Record, wait time.Duration) error {
 		return err
 	}
 	for _, p := range a.vswitchdSockets(rec) {
-		if err := awaitSocket(p, wait); err != nil {
+		if err := confine.GiveSocket(p, *acc, wait, "ovs-vswitchd"); err != nil {
 			return err
-		}
-		if err := confine.Chown(p, -1, acc.GID, acc.SocketMode()); err != nil {
-			return contracts.Errorf(contracts.CodeIO, "give socket %s to %s: %v", p, acc, err)
 		}
 	}
 	return nil
-}
-
-// awaitSocket waits up to wait for a unix socket at p.
-func awaitSocket(p confine.Path, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		st, err := confine.Lstat(p)
-		switch {
-		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK:
-			return nil
-		case err == nil:
-			return contracts.Errorf(contracts.CodeConflict, "%s is not a socket; not giving it to the pod", p)
-		case !errors.Is(err, unix.ENOENT):
-			return contracts.Errorf(contracts.CodeIO, "socket %s: %v", p, err)
-		case time.Now().After(deadline):
-			return contracts.Errorf(contracts.CodeVswitch, "ovs-vswitchd did not create socket %s", p)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func bindMount(src, dst confine.Path) error {

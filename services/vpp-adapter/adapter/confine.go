@@ -1,7 +1,6 @@
 package adapter
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -42,16 +41,11 @@ func (a *Adapter) confinePlan(p *plan, h contracts.HostInterface) error {
 	if err != nil {
 		return err
 	}
-	st, err := confine.Lstat(sock)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV):
-		return invalid("%s %q leads through a symlink", socketField, h.SocketPath)
-	case err != nil:
-		return contracts.Errorf(contracts.CodeIO, "%s %q: %v", socketField, h.SocketPath, err)
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return invalid("%s %q is a symlink", socketField, h.SocketPath)
-	case p.serves() && st.Mode&unix.S_IFMT != unix.S_IFSOCK:
+	st, err := confine.CheckSocketPath(socketField, h.SocketPath, sock)
+	if err != nil {
+		return err
+	}
+	if st != nil && p.serves() && st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return contracts.Errorf(contracts.CodeConflict, "%s %q exists and is not a socket; VPP would replace it", socketField, h.SocketPath)
 	}
 	p.sock, p.confined = sock, true
@@ -75,24 +69,7 @@ func giveSocket(p *plan, acc *contracts.PodAccess) error {
 	if acc == nil || !p.confined || !p.serves() {
 		return nil
 	}
-	deadline := time.Now().Add(socketWait)
-	for {
-		st, err := confine.Lstat(p.sock)
-		switch {
-		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK:
-			if err := confine.Chown(p.sock, -1, acc.GID, acc.SocketMode()); err != nil {
-				return contracts.Errorf(contracts.CodeIO, "give socket %s to %s: %v", p.sock, acc, err)
-			}
-			return nil
-		case err == nil:
-			return contracts.Errorf(contracts.CodeConflict, "%s is not a socket; not giving it to the pod", p.sock)
-		case !errors.Is(err, unix.ENOENT):
-			return contracts.Errorf(contracts.CodeIO, "socket %s: %v", p.sock, err)
-		case time.Now().After(deadline):
-			return contracts.Errorf(contracts.CodeVswitch, "VPP did not create socket %s", p.sock)
-		}
-		time.Sleep(10 * time.Millisecond) // VPP has no event for it
-	}
+	return confine.GiveSocket(p.sock, *acc, socketWait, "VPP")
 }
 
 // removeListenerSocket removes the socket file a master memif made VPP
