@@ -28,9 +28,11 @@ func InboxPrefix(role, node string) string {
 
 // TLSFiles name PEM files for a NATS client: CAFile verifies the server
 // (empty: the system roots), CertFile and KeyFile are an optional client
-// certificate.
+// certificate. The JSON names are cni-entry's NetConf nats.tls.
 type TLSFiles struct {
-	CAFile, CertFile, KeyFile string
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
 }
 
 // ConnectOptions say how to reach NATS.

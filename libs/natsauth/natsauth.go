@@ -120,14 +120,14 @@ const AllDiscoverySubject = contracts.SubjectRoot + ".*.discovery"
 func RequestSubjects(node string) []string {
 	out := make([]string, 0, len(contracts.Ops))
 	for _, op := range contracts.Ops {
-		out = append(out, fmt.Sprintf("%s.%s.*.%s", contracts.SubjectRoot, contracts.NodeToken(node), op))
+		out = append(out, contracts.Subject(node, "*", op))
 	}
 	return out
 }
 
 // NodeEventsSubject matches every event of node's adapters.
 func NodeEventsSubject(node string) string {
-	return fmt.Sprintf("%s.%s.*.event.>", contracts.SubjectRoot, contracts.NodeToken(node))
+	return contracts.EventSubject(node, "*", ">")
 }
 
 // serviceSubjects are what nats.go micro subscribes to for its PING, INFO

@@ -88,19 +88,11 @@ type NATS struct {
 	URL             string `json:"url,omitempty"`
 	CredentialsFile string `json:"credentialsFile,omitempty"`
 	Timeout         string `json:"timeout,omitempty"` // Go duration
-	TLS             TLS    `json:"tls"`
+	// TLS names PEM files on the host (nats.tls.caFile, certFile, keyFile).
+	TLS contracts.TLSFiles `json:"tls"`
 
 	// TimeoutDuration is Timeout parsed.
 	TimeoutDuration time.Duration `json:"-"`
-}
-
-// TLS names PEM files on the host: caFile verifies the NATS server (empty:
-// the system roots), certFile and keyFile are an optional client
-// certificate.
-type TLS struct {
-	CAFile   string `json:"caFile,omitempty"`
-	CertFile string `json:"certFile,omitempty"`
-	KeyFile  string `json:"keyFile,omitempty"`
 }
 
 // RuntimeConfig holds the capability arguments cni-entry understands.

@@ -318,7 +318,7 @@ func TestLoadNetConfAccepts(t *testing.T) {
 			assert.Equal(t, 750*time.Millisecond, c.Timeout())
 		}},
 		{"nats tls", `{"nats":{"url":"tls://127.0.0.1:4222","credentialsFile":"/etc/usrsp/nats/cni.creds","tls":{"caFile":"/etc/usrsp/nats//ca.pem","certFile":"/c.pem","keyFile":"/k.pem"}}}`, func(t *testing.T, c *config.NetConf) {
-			assert.Equal(t, config.TLS{CAFile: "/etc/usrsp/nats/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem"}, c.NATS.TLS)
+			assert.Equal(t, contracts.TLSFiles{CAFile: "/etc/usrsp/nats/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem"}, c.NATS.TLS)
 		}},
 		{"trailing slash sharedDir", `{"sharedDir":"/usr/local/var/run/openvswitch/"}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, "/usr/local/var/run/openvswitch", c.SharedDir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
@@ -83,12 +84,12 @@ func withCommand(args *invoke.Args, verb string) *invoke.Args {
 // unsupported reports whether a delegated plugin rejected a verb it does
 // not implement: an older spec version (1) or an unknown command (4).
 func unsupported(err error) bool {
-	var e *types.Error
-	return errors.As(err, &e) && (e.Code == types.ErrIncompatibleCNIVersion || e.Code == types.ErrInvalidEnvironmentVariables)
+	return isCNICode(err, types.ErrIncompatibleCNIVersion, types.ErrInvalidEnvironmentVariables)
 }
 
-// isCNICode reports whether err is a delegated plugin's error with code.
-func isCNICode(err error, code uint) bool {
+// isCNICode reports whether err is a delegated plugin's error with one of
+// codes.
+func isCNICode(err error, codes ...uint) bool {
 	var e *types.Error
-	return errors.As(err, &e) && e.Code == code
+	return errors.As(err, &e) && slices.Contains(codes, e.Code)
 }

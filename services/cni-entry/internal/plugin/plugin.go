@@ -58,7 +58,7 @@ func (NATSDialer) Dial(n config.NATS, node string) (Adapter, func(), error) {
 	nc, err := contracts.Connect(contracts.ConnectOptions{
 		URL: n.URL, CredentialsFile: n.CredentialsFile, Timeout: n.TimeoutDuration, Name: "usrsp-cni-entry",
 		InboxPrefix: contracts.InboxPrefix(contracts.RoleCNI, node),
-		TLS:         contracts.TLSFiles{CAFile: n.TLS.CAFile, CertFile: n.TLS.CertFile, KeyFile: n.TLS.KeyFile},
+		TLS:         n.TLS,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -29,7 +29,7 @@ func (p *Plugin) status(inv *invocation) error {
 	switch {
 	case err == nil, unsupported(err):
 		return nil
-	case isCNICode(err, types.ErrPluginNotAvailable), isCNICode(err, types.ErrLimitedConnectivity):
+	case isCNICode(err, types.ErrPluginNotAvailable, types.ErrLimitedConnectivity):
 		return err
 	default:
 		return notAvailable(err)
