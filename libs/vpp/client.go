@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
@@ -136,7 +137,7 @@ func (c *Client) interfaces(ctx context.Context, swIfIndex uint32, prefix string
 	var out []Interface
 	stream, err := c.Interfaces.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)})
 	err = drain(stream, err, func(d *interfaces.SwInterfaceDetails) {
-		if prefix != "" && (len(d.Tag) < len(prefix) || d.Tag[:len(prefix)] != prefix) {
+		if !strings.HasPrefix(d.Tag, prefix) {
 			return
 		}
 		out = append(out, Interface{SwIfIndex: uint32(d.SwIfIndex), Name: d.InterfaceName,

@@ -2,20 +2,17 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.fd.io/govpp/adapter/socketclient"
-	interfaces "go.fd.io/govpp/binapi/interface"
-	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/core"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/vpp"
 	"usrsp.dev/tools/cnibench"
 	"usrsp.dev/tools/harness"
 )
@@ -169,23 +166,17 @@ func vppTagsUp(ctx context.Context, apiSock string) (map[string]bool, error) {
 		return nil, err
 	}
 	defer conn.Disconnect()
-	stream, err := interfaces.NewServiceClient(conn).SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: interface_types.InterfaceIndex(^uint32(0))})
+	ifs, err := vpp.NewClient(conn).InterfacesTagged(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	up := map[string]bool{}
-	for {
-		d, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return up, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if d.Tag != "" && d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0 {
-			up[d.Tag] = true
+	for _, i := range ifs {
+		if i.Tag != "" && i.AdminUp {
+			up[i.Tag] = true
 		}
 	}
+	return up, nil
 }
 
 func (vppSwitch) logDirs(h *harness.Harness) []string { return []string{h.VPP.Dir} }

@@ -574,6 +574,9 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	start := time.Now()
 	a.gate.RLock()
 	d, err := a.detach(ctx, r.Key)
+	if err == nil {
+		a.refreshOwned()
+	}
 	a.gate.RUnlock()
 	network := cmp.Or(r.Network, d.network)
 	switch {
@@ -620,7 +623,6 @@ func (a *Adapter) detach(ctx context.Context, key contracts.AttachmentKey) (deta
 	if err := a.store.Delete(key); err != nil {
 		return d, err
 	}
-	a.refreshOwned()
 	d.removed = found
 	return d, nil
 }
@@ -884,6 +886,9 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 		}
 		a.publish(contracts.GCEvent(k, r.Network, time.Since(start), d.what))
 		out.Removed = append(out.Removed, k)
+	}
+	if len(out.Removed) > 0 {
+		a.refreshOwned() // once: it reads and checks every record
 	}
 	if len(errs) > 0 {
 		return nil, contracts.Errorf(contracts.CodeOf(errs[0]), "gc of network %s: %d of %d removals failed: %v",

@@ -152,16 +152,14 @@ func planAttach(r *contracts.AttachRequest, tablePerNetwork bool) (*plan, error)
 			return nil, invalid("interface.memif.mode ip cannot join bridge domain %d: an L2 bridge needs mode ethernet", h.Bridge.ID)
 		}
 		p.bridge, p.vlan = h.Bridge.ID, uint32(h.Bridge.VLAN)
-	case contracts.NetTypeInterface:
+	case contracts.NetTypeInterface, contracts.NetTypeNone:
 		if h.Bridge != nil && h.Bridge.VLAN != 0 {
 			return nil, invalid("interface.bridge.vlan %d needs netType bridge: a VLAN tags frames in a bridge domain", h.Bridge.VLAN)
 		}
-		if err := planL3(p, r, tablePerNetwork); err != nil {
-			return nil, err
-		}
-	case contracts.NetTypeNone:
-		if h.Bridge != nil && h.Bridge.VLAN != 0 {
-			return nil, invalid("interface.bridge.vlan %d needs netType bridge: a VLAN tags frames in a bridge domain", h.Bridge.VLAN)
+		if h.NetType == contracts.NetTypeInterface {
+			if err := planL3(p, r, tablePerNetwork); err != nil {
+				return nil, err
+			}
 		}
 	default:
 		return nil, invalid("interface.netType %q is not bridge, interface or none", h.NetType)

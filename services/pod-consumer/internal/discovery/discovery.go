@@ -81,22 +81,23 @@ func Discover(dir, annotationsFile string) ([]Interface, error) {
 // LoadDir reads the pod data files (contracts.PodDataGlob) in dir, sorted
 // by interface name.
 func LoadDir(dir string) ([]Interface, error) {
-	// Glob hides an unreadable directory as "no interfaces": a non-root
-	// app outside the network's podAccess.group must hear why instead.
-	if _, err := os.ReadDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Read, not globbed: Glob hides an unreadable directory as "no
+	// interfaces", and a non-root app outside the network's
+	// podAccess.group must hear why instead.
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		hint := ""
 		if errors.Is(err, fs.ErrPermission) {
 			hint = " (run as root or as a member of the network's podAccess.group)"
 		}
 		return nil, contracts.Errorf(contracts.CodeIO, "pod data directory %s: %v%s", dir, err, hint)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, contracts.PodDataGlob))
-	if err != nil {
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "pod data directory %q: %v", dir, err)
-	}
-	sort.Strings(files)
-	out := make([]Interface, 0, len(files))
-	for _, f := range files {
+	out := make([]Interface, 0, len(entries))
+	for _, e := range entries { // sorted by name
+		if ok, _ := filepath.Match(contracts.PodDataGlob, e.Name()); !ok {
+			continue
+		}
+		f := filepath.Join(dir, e.Name())
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, contracts.Errorf(contracts.CodeIO, "pod data file %s: %v (run as root or as a member of the network's podAccess.group)", f, err)
