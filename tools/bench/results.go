@@ -223,10 +223,10 @@ func evalScale(p PortRun) []Target {
 	ratio.How = "probe ADD medians (ADD+DEL cycles while the attachments are held)"
 	rss := target("scale: adapter RSS", "≤ 64 MiB")
 	rss.How = "max VmRSS of the adapter process over the samples"
-	if p.Scale == nil || len(p.Scale.Results) == 0 || len(p.Scale.Results[0].Scale) < 2 {
+	steps := scaleSteps(p)
+	if steps == nil {
 		return []Target{ratio, rss}
 	}
-	steps := p.Scale.Results[0].Scale
 	first, last := steps[0], steps[len(steps)-1]
 	if first.Probe.N > 0 && last.Probe.N > 0 {
 		r := last.Probe.MedianMs / first.Probe.MedianMs
@@ -237,15 +237,29 @@ func evalScale(p PortRun) []Target {
 		ratio.Value = strings.TrimPrefix(ratio.Value+fmt.Sprintf("; %d operations failed", p.Scale.Failed), "; ")
 		ratio.Status = Missed
 	}
-	var most int64
-	for _, s := range steps {
-		most = max(most, s.RSSKiB)
-	}
-	if most > 0 {
+	if most := maxRSSKiB(steps); most > 0 {
 		rss.Value = fmt.Sprintf("%.1f MiB (max VmRSS, %d attachments)", float64(most)/1024, last.Attachments)
 		rss.Status = status(most <= 64*1024)
 	}
 	return []Target{ratio, rss}
+}
+
+// scaleSteps are the scale run's steps, nil unless there are two to
+// compare.
+func scaleSteps(p PortRun) []cnibench.ScaleStep {
+	if p.Scale == nil || len(p.Scale.Results) == 0 || len(p.Scale.Results[0].Scale) < 2 {
+		return nil
+	}
+	return p.Scale.Results[0].Scale
+}
+
+// maxRSSKiB is the adapter's largest VmRSS over the steps.
+func maxRSSKiB(steps []cnibench.ScaleStep) int64 {
+	var most int64
+	for _, s := range steps {
+		most = max(most, s.RSSKiB)
+	}
+	return most
 }
 
 func evalRecover(p PortRun, wantK int, restart string) Target {
@@ -385,15 +399,10 @@ func writeOverview(b *strings.Builder, res *Results) {
 				rate, p99 = fmt.Sprintf("%.1f", a.PerSecond), fmt.Sprintf("%.0f", a.Latency.P99Ms)
 			}
 			scale, rss := "–", "–"
-			if p.Scale != nil && len(p.Scale.Results) > 0 && len(p.Scale.Results[0].Scale) > 1 {
-				steps := p.Scale.Results[0].Scale
+			if steps := scaleSteps(p); steps != nil {
 				first, last := steps[0], steps[len(steps)-1]
 				scale = fmt.Sprintf("%.1f → %.1f (K=%d)", first.Probe.MedianMs, last.Probe.MedianMs, last.Attachments)
-				var most int64
-				for _, st := range steps {
-					most = max(most, st.RSSKiB)
-				}
-				rss = fmt.Sprintf("%.1f", float64(most)/1024)
+				rss = fmt.Sprintf("%.1f", float64(maxRSSKiB(steps))/1024)
 			}
 			rec := "–"
 			if rc := recovery(p.Recover); rc != nil {

@@ -179,28 +179,28 @@ func (b *Bench) pollBack(ctx context.Context, o RecoverOptions, keys []contracts
 	var backAt []time.Duration
 	b.opts.Progress.Start("recover: wait", len(keys))
 	defer b.opts.Progress.Done()
-	pass := func(pending []contracts.AttachmentKey) (still []contracts.AttachmentKey) {
-		return checkEach(ctx, o, pending, func(at time.Duration) {
-			backAt = append(backAt, at)
-			b.opts.Progress.Step()
-		}, start)
+	back := func(at time.Duration) {
+		backAt = append(backAt, at)
+		b.opts.Progress.Step()
+	}
+	pass := func(pending []contracts.AttachmentKey) []contracts.AttachmentKey {
+		return checkEach(ctx, o, pending, back, start)
 	}
 	if bc, ok := o.Checker.(BatchChecker); ok {
 		pass = func(pending []contracts.AttachmentKey) []contracts.AttachmentKey {
-			back, err := bc.CheckMany(ctx, pending)
+			ok, err := bc.CheckMany(ctx, pending)
 			if err != nil {
 				return pending
 			}
 			at := time.Since(start)
 			in := map[contracts.AttachmentKey]bool{}
-			for _, k := range back {
+			for _, k := range ok {
 				in[k] = true
 			}
 			var still []contracts.AttachmentKey
 			for _, k := range pending {
 				if in[k] {
-					backAt = append(backAt, at)
-					b.opts.Progress.Step()
+					back(at)
 				} else {
 					still = append(still, k)
 				}

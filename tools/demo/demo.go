@@ -60,7 +60,7 @@ func Run(ctx context.Context, w io.Writer) (err error) {
 		return err
 	}
 	defer os.RemoveAll(binDir)
-	if err := step(out, "building "+strings.Join([]string{"userspace", "host-local", "ovs-adapter", "vpp-adapter", "pod-consumer"}, ", "), func() error {
+	if err := step(out, "building "+harness.BinaryNames(), func() error {
 		return harness.Build(ctx, "", binDir)
 	}); err != nil {
 		return err

@@ -22,8 +22,8 @@ var binaries = []testkit.Binary{
 	{Name: "pod-consumer", Dir: "services/pod-consumer", Pkg: "./cmd/pod-consumer"},
 }
 
-// binaryNames lists what Build builds, for progress lines.
-func binaryNames() string {
+// BinaryNames lists what Build builds, for progress lines.
+func BinaryNames() string {
 	var names []string
 	for _, b := range binaries {
 		names = append(names, b.Name)

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -130,7 +129,7 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 	}
 	if h.Bin == "" {
 		h.Bin = filepath.Join(dir, "bin")
-		if err := h.step("building "+binaryNames(), func() error {
+		if err := h.step("building "+BinaryNames(), func() error {
 			return Build(ctx, cfg.RepoDir, h.Bin)
 		}); err != nil {
 			return nil, err
@@ -432,11 +431,7 @@ func freePort() (string, error) {
 // tail is the last n lines of a file, for failure messages.
 func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return lastLines(string(b), n)
 }
 
 // AdapterLogTail is the end of the adapter's log, for failure messages.

@@ -67,7 +67,6 @@ type Daemon struct {
 	ovs     ovs.Conn
 	// reconciled counts successful reconciles (tests wait on it).
 	reconciled atomic.Int64
-	synced     bool // the last reconcile succeeded (Run's state after Start)
 	kick       chan struct{}
 }
 
@@ -126,9 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	if d.ping(ctx) {
-		ok, failed := d.reconcile(ctx, "start")
-		d.synced = ok
-		if ok && failed > 0 {
+		if ok, failed := d.reconcile(ctx, "start"); ok && failed > 0 {
 			d.Reconcile() // Run retries
 		}
 	}
@@ -172,8 +169,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	tick := time.NewTicker(d.cfg.WatchInterval)
 	defer tick.Stop()
 	gen, pid := d.ovs.Generation(), d.vswitchdPID()
-	pending := !d.synced
-	var retry <-chan time.Time // set while ports are left failed
+	pending := d.reconciled.Load() == 0 // Start's reconcile failed or OVS was down
+	var retry <-chan time.Time          // set while ports are left failed
 	backoff, retries := time.Duration(0), 0
 	for {
 		select {

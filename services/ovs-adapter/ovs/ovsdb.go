@@ -279,9 +279,12 @@ func newState() *state {
 	return &state{bridges: map[string]bridgeRow{}, ports: map[string]portRow{}, owner: map[string]string{}}
 }
 
+// portColumns are the Port columns that state.addPort reads.
+var portColumns = []string{"_uuid", "name", "external_ids", "tag", "interfaces"}
+
 // selectPort reads the port named name.
 func selectPort(name string) op {
-	return op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": []string{"_uuid", "name", "external_ids", "tag", "interfaces"}}
+	return op{"op": "select", "table": "Port", "where": []any{[]any{"name", "==", name}}, "columns": portColumns}
 }
 
 type bridgeRow struct {
@@ -321,7 +324,7 @@ func (c *Client) readState(ctx context.Context, names []string) (*state, error) 
 			names = append(names, n)
 		}
 	}
-	ptRows, err := c.selectRows(ctx, "Port", names, []string{"_uuid", "name", "external_ids", "tag", "interfaces"})
+	ptRows, err := c.selectRows(ctx, "Port", names, portColumns)
 	if err != nil {
 		return nil, err
 	}
