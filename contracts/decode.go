@@ -161,6 +161,14 @@ func checkHostInterface(h HostInterface) error {
 			return err
 		}
 	}
+	if h.Overlay != nil {
+		if err := h.Overlay.Check("interface.overlay"); err != nil {
+			return err
+		}
+		if h.NetType != NetTypeBridge && h.NetType != NetTypeInterface {
+			return Errorf(CodeInvalidConfig, "interface.overlay needs netType bridge or interface, not %q", h.NetType)
+		}
+	}
 	if len(h.SocketPath) > MaxSocketPathLen {
 		return Errorf(CodeInvalidConfig, "interface.socketPath is %d bytes, the unix limit is %d", len(h.SocketPath), MaxSocketPathLen)
 	}

@@ -141,6 +141,10 @@ type HostInterface struct {
 	// sockets it (or its vswitch) creates, again whenever the vswitch
 	// re-creates them; nil leaves them as created.
 	PodAccess *PodAccess `json:"podAccess,omitempty"`
+	// Overlay, when set, makes the network span nodes (see Overlay): the
+	// adapter tunnels its bridge (or, for netType interface, routes its
+	// pod addresses) to every node that announces the same VNI.
+	Overlay *Overlay `json:"overlay,omitempty"`
 }
 
 // AttachRequest asks an adapter to create (or confirm) an attachment.

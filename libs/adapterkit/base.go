@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/contracts/service"
+	"usrsp.dev/libs/adapterkit/overlay"
 )
 
 // Base is the engine-independent half of a running adapter daemon: the
@@ -68,6 +70,21 @@ func Start(p Program, cfg Config) (*Base, error) {
 // Publisher publishes the adapter's events on this node's engine subjects.
 func (b *Base) Publisher() *contracts.Publisher {
 	return contracts.NewPublisher(b.NC, b.Config.Node, b.Program.Engine)
+}
+
+// NewOverlay returns the overlay discovery of this node for dp, or nil
+// when --vtep is empty (no overlay networks on this node). Run it with
+// the daemon's context.
+func (b *Base) NewOverlay(dp overlay.Dataplane) (*overlay.Manager, error) {
+	if b.Config.VTEP == "" {
+		return nil, nil
+	}
+	vtep, err := netip.ParseAddr(b.Config.VTEP)
+	if err != nil {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "--vtep %q is not an IP address", b.Config.VTEP)
+	}
+	return overlay.New(overlay.Config{NC: b.NC, Node: b.Config.Node, Engine: b.Program.Engine, VTEP: vtep,
+		Interval: b.Config.OverlayInterval, Dataplane: dp, Log: b.Log, OnSync: b.Metrics.ObserveOverlaySync})
 }
 
 // ServiceOptions are the engine's parts of the micro service.

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"usrsp.dev/contracts"
+	"usrsp.dev/libs/adapterkit/overlay"
 )
 
 // Program describes one adapter binary.
@@ -51,6 +52,14 @@ type Config struct {
 	// PodDirs are the node's pod directories, where request paths may
 	// lead (roots.go).
 	PodDirs PodDirs
+	// VTEP is this node's underlay address for overlay networks (--vtep):
+	// the local end of every VXLAN tunnel. Empty: overlay networks are
+	// refused on this node. The vswitch must already reach the underlay
+	// from it (README: the operator's part).
+	VTEP string
+	// OverlayInterval is how often the adapter announces itself to its
+	// peers (--overlay-interval); peers forget it after 3 silent ones.
+	OverlayInterval time.Duration
 }
 
 // ErrVersion is returned by Parse after it printed the version.
@@ -74,6 +83,8 @@ func (p Program) Parse(fs *flag.FlagSet, args []string, out, w io.Writer) (Confi
 	fs.StringVar(&cfg.StateDir, "state-dir", Env("STATE_DIR", p.StateDir), "directory of the durable attachment records (env STATE_DIR)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", Env("METRICS_ADDR", p.MetricsAddr), "listen address of /healthz, /readyz and /metrics, empty to disable (env METRICS_ADDR)")
 	cfg.PodDirs.RegisterFlags(fs)
+	fs.StringVar(&cfg.VTEP, "vtep", Env("VTEP", ""), "this node's underlay address for overlay (VXLAN) networks, empty: none on this node (env VTEP)")
+	fs.DurationVar(&cfg.OverlayInterval, "overlay-interval", overlay.DefaultInterval, "how often to announce this node to overlay peers; they forget it after 3 silent intervals")
 	fs.StringVar(&level, "log-level", Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

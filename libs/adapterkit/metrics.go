@@ -30,6 +30,9 @@ type Metrics struct {
 	attachments      prometheus.Gauge
 	vswitchConnected prometheus.Gauge
 	reconcileSeconds prometheus.Observer
+
+	overlayTunnels    prometheus.Gauge
+	overlaySyncErrors prometheus.Counter
 }
 
 // NewMetrics makes the metrics of engine on a new registry.
@@ -42,6 +45,8 @@ func NewMetrics(engine contracts.Engine) *Metrics {
 	m.vswitchConnected = m.Gauge("vswitch_connected", "1 while the connection to the vswitch is up.")
 	m.reconcileSeconds = m.HistogramVec("reconcile_duration_seconds", "Time to reconcile (replay) the desired state with the vswitch.",
 		prometheus.ExponentialBuckets(.001, 4, 10)).WithLabelValues()
+	m.overlayTunnels = m.Gauge("overlay_tunnels", "VXLAN tunnels to overlay peers that discovery wants.")
+	m.overlaySyncErrors = m.CounterVec("overlay_sync_errors_total", "Tunnel syncs with the vswitch that failed.").WithLabelValues()
 	return m
 }
 
@@ -108,5 +113,17 @@ func (m *Metrics) SetVswitchConnected(up bool) {
 func (m *Metrics) ObserveReconcile(d time.Duration) {
 	if m != nil {
 		m.reconcileSeconds.Observe(d.Seconds())
+	}
+}
+
+// ObserveOverlaySync records a tunnel sync: the tunnels wanted and
+// whether the sync failed.
+func (m *Metrics) ObserveOverlaySync(tunnels int, err error) {
+	if m == nil {
+		return
+	}
+	m.overlayTunnels.Set(float64(tunnels))
+	if err != nil {
+		m.overlaySyncErrors.Inc()
 	}
 }

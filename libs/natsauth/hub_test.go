@@ -67,11 +67,11 @@ func TestHubCan(t *testing.T) {
 			}
 		}},
 		{"adapter announces its node, other adapters and the operator read it", func(t *testing.T) {
-			byB := record(t, h.conns[adapterB], natsauth.AllDiscoverySubject)
-			byOp := record(t, h.conns[operatorO], natsauth.AllDiscoverySubject)
-			require.NoError(t, h.conns[adapterA].nc.Publish(natsauth.DiscoverySubject(nodeA), []byte(`{}`)))
-			byB.next(t, natsauth.DiscoverySubject(nodeA))
-			byOp.next(t, natsauth.DiscoverySubject(nodeA))
+			byB := record(t, h.conns[adapterB], contracts.AllDiscoverySubject)
+			byOp := record(t, h.conns[operatorO], contracts.AllDiscoverySubject)
+			require.NoError(t, h.conns[adapterA].nc.Publish(contracts.DiscoverySubject(nodeA), []byte(`{}`)))
+			byB.next(t, contracts.DiscoverySubject(nodeA))
+			byOp.next(t, contracts.DiscoverySubject(nodeA))
 		}},
 		{"operator discovers both adapters ($SRV.PING) and reads one's INFO", func(t *testing.T) {
 			op := h.conns[operatorO].nc
@@ -112,10 +112,10 @@ func TestHubCannotPublish(t *testing.T) {
 		{"cni A drives B's adapter: gc", cniA, subjB(contracts.OpGC)},
 		{"cni A drives B's ovs adapter", cniA, contracts.Subject(nodeB, contracts.EngineOVSDPDK, contracts.OpAttach)},
 		{"cni A forges A's event", cniA, eventSubject(nodeA)},
-		{"cni A announces A", cniA, natsauth.DiscoverySubject(nodeA)},
+		{"cni A announces A", cniA, contracts.DiscoverySubject(nodeA)},
 		{"cni A pings services", cniA, "$SRV.PING"},
 		{"adapter A publishes B's event", adapterA, eventSubject(nodeB)},
-		{"adapter A announces B", adapterA, natsauth.DiscoverySubject(nodeB)},
+		{"adapter A announces B", adapterA, contracts.DiscoverySubject(nodeB)},
 		{"adapter A drives its own node's adapter", adapterA, subjA(contracts.OpAttach)},
 		{"adapter A drives B's adapter", adapterA, subjB(contracts.OpAttach)},
 		{"adapter A sends an unsolicited reply to cni A", adapterA, cniA.InboxPrefix() + ".forged.1"},
@@ -125,7 +125,7 @@ func TestHubCannotPublish(t *testing.T) {
 		{"operator attaches", operatorO, subjA(contracts.OpAttach)},
 		{"operator detaches", operatorO, subjB(contracts.OpDetach)},
 		{"operator forges an event", operatorO, eventSubject(nodeA)},
-		{"operator announces a node", operatorO, natsauth.DiscoverySubject(nodeA)},
+		{"operator announces a node", operatorO, contracts.DiscoverySubject(nodeA)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,11 +382,11 @@ func TestLeafCan(t *testing.T) {
 			})
 		}},
 		{"announcements cross the leaf both ways", func(t *testing.T) {
-			onHub := record(t, s.adapterB, natsauth.AllDiscoverySubject)
-			onLeaf := record(t, adapterOnLeaf, natsauth.AllDiscoverySubject)
+			onHub := record(t, s.adapterB, contracts.AllDiscoverySubject)
+			onLeaf := record(t, adapterOnLeaf, contracts.AllDiscoverySubject)
 			publishUntil(t, "announcements", func() bool {
-				return received(onHub, natsauth.DiscoverySubject(nodeA)) && received(onLeaf, natsauth.DiscoverySubject(nodeB))
-			}, pub{adapterOnLeaf, natsauth.DiscoverySubject(nodeA)}, pub{s.adapterB, natsauth.DiscoverySubject(nodeB)})
+				return received(onHub, contracts.DiscoverySubject(nodeA)) && received(onLeaf, contracts.DiscoverySubject(nodeB))
+			}, pub{adapterOnLeaf, contracts.DiscoverySubject(nodeA)}, pub{s.adapterB, contracts.DiscoverySubject(nodeB)})
 		}},
 	}
 	for _, tt := range tests {
@@ -419,8 +419,8 @@ func TestHostileLeafCannot(t *testing.T) {
 
 	t.Run("cannot serve B's subjects", func(t *testing.T) {
 		rogue := serveFake(t, anyone, nodeB)
-		record(t, anyone, natsauth.AllDiscoverySubject)
-		for _, sub := range s.hubTook(t, natsauth.AllDiscoverySubject) {
+		record(t, anyone, contracts.AllDiscoverySubject)
+		for _, sub := range s.hubTook(t, contracts.AllDiscoverySubject) {
 			assert.NotContains(t, sub, contracts.NodeToken(nodeB), "the hub took %s from A's leaf", sub)
 		}
 		for range 20 {
@@ -432,27 +432,27 @@ func TestHostileLeafCannot(t *testing.T) {
 	})
 
 	t.Run("cannot publish B's events or announcement", func(t *testing.T) {
-		disc := record(t, s.operator, natsauth.AllDiscoverySubject)
+		disc := record(t, s.operator, contracts.AllDiscoverySubject)
 		require.NoError(t, anyone.nc.Publish(eventSubject(nodeB), nil))
-		require.NoError(t, anyone.nc.Publish(natsauth.DiscoverySubject(nodeB), nil))
+		require.NoError(t, anyone.nc.Publish(contracts.DiscoverySubject(nodeB), nil))
 		// Sent after on the same link: once these arrive, the forged ones
 		// would have arrived before them.
 		errA := contracts.EventSubject(nodeA, contracts.EngineVPP, contracts.EventError)
 		publishUntil(t, "A's own event and announcement", func() bool {
-			return received(events, errA) && received(disc, natsauth.DiscoverySubject(nodeA))
-		}, pub{anyone, errA}, pub{anyone, natsauth.DiscoverySubject(nodeA)})
+			return received(events, errA) && received(disc, contracts.DiscoverySubject(nodeA))
+		}, pub{anyone, errA}, pub{anyone, contracts.DiscoverySubject(nodeA)})
 		assert.NotContains(t, events.subjects(), eventSubject(nodeB))
-		assert.NotContains(t, disc.subjects(), natsauth.DiscoverySubject(nodeB))
+		assert.NotContains(t, disc.subjects(), contracts.DiscoverySubject(nodeB))
 	})
 
 	t.Run("cannot read B's events, replies or requests", func(t *testing.T) {
 		spy := record(t, anyone, ">")
 		inboxes := record(t, anyone, "_INBOX.>")
-		marker := record(t, anyone, natsauth.AllDiscoverySubject)
+		marker := record(t, anyone, contracts.AllDiscoverySubject)
 		// The hub takes a leaf's ">" (it covers allowed subjects) and filters
 		// each message against the leaf's permissions; "_INBOX.>" covers
 		// none, so it is refused outright.
-		assert.NotContains(t, s.hubTook(t, natsauth.AllDiscoverySubject), "_INBOX.>")
+		assert.NotContains(t, s.hubTook(t, contracts.AllDiscoverySubject), "_INBOX.>")
 		require.NoError(t, s.adapterB.nc.Publish(eventSubject(nodeB), nil))
 		for _, op := range contracts.Ops {
 			_, err := request(s.cniB, nodeB, op)
@@ -463,10 +463,10 @@ func TestHostileLeafCannot(t *testing.T) {
 		_, err := s.operator.nc.Request("$SRV.PING", nil, 2*time.Second)
 		require.NoError(t, err)
 		publishUntil(t, "B's announcement (allowed into every node)", func() bool {
-			return received(marker, natsauth.DiscoverySubject(nodeB))
-		}, pub{s.adapterB, natsauth.DiscoverySubject(nodeB)})
+			return received(marker, contracts.DiscoverySubject(nodeB))
+		}, pub{s.adapterB, contracts.DiscoverySubject(nodeB)})
 		for _, subj := range spy.subjects() {
-			if subj == natsauth.DiscoverySubject(nodeB) {
+			if subj == contracts.DiscoverySubject(nodeB) {
 				continue
 			}
 			assert.NotContains(t, subj, contracts.NodeToken(nodeB), "A's leaf received %s", subj)

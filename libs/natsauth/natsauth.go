@@ -103,18 +103,6 @@ func (id Identity) InboxPrefix() string {
 // OperatorInboxes matches every operator's inbox.
 const OperatorInboxes = "_INBOX_" + string(RoleOperator) + ".>"
 
-// DiscoverySubject is where node publishes its own announcement for the
-// other nodes (a later overlay issue); a stream on AllDiscoverySubject with
-// one message per subject gives the latest announcement of every node.
-// Four tokens, so none of the five- and six-token request and event
-// patterns match it.
-func DiscoverySubject(node string) string {
-	return contracts.SubjectRoot + "." + contracts.NodeToken(node) + ".discovery"
-}
-
-// AllDiscoverySubject matches every node's announcement.
-const AllDiscoverySubject = contracts.SubjectRoot + ".*.discovery"
-
 // RequestSubjects are the subjects of node's adapter operations, for any
 // engine: usrsp.v1.<node>.*.<op>.
 func RequestSubjects(node string) []string {
@@ -158,10 +146,10 @@ func (id Identity) Permissions() jwt.Permissions {
 		p.Pub.Allow.Add(RequestSubjects(id.Name)...)
 		p.Sub.Allow.Add(inbox)
 	case RoleAdapter:
-		p.Pub.Allow.Add(NodeEventsSubject(id.Name), DiscoverySubject(id.Name))
+		p.Pub.Allow.Add(NodeEventsSubject(id.Name), contracts.DiscoverySubject(id.Name))
 		p.Sub.Allow.Add(RequestSubjects(id.Name)...)
 		p.Sub.Allow.Add(serviceSubjects()...)
-		p.Sub.Allow.Add(AllDiscoverySubject, inbox)
+		p.Sub.Allow.Add(contracts.AllDiscoverySubject, inbox)
 		p.Resp = responses()
 	case RoleLeaf:
 		// Seen from the leaf: pub is what it may export to the hub, sub what
@@ -181,7 +169,7 @@ func (id Identity) Permissions() jwt.Permissions {
 		p.Resp = responses()
 	case RoleOperator:
 		p.Pub.Allow.Add("$SRV.>")
-		p.Sub.Allow.Add(contracts.AllEventsSubject, AllDiscoverySubject, inbox)
+		p.Sub.Allow.Add(contracts.AllEventsSubject, contracts.AllDiscoverySubject, inbox)
 	}
 	return p
 }
