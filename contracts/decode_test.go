@@ -53,6 +53,26 @@ func TestDecodeAttachRequest(t *testing.T) {
 		{name: "veth spec on memif", mutate: func(r *contracts.AttachRequest) {
 			r.Interface.Veth = &contracts.VethSpec{HostIfName: "usv0"}
 		}, code: contracts.CodeInvalidConfig, message: "interface.veth"},
+		{name: "overlay", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 7}
+			r.Interface.Overlay = &contracts.Overlay{Type: "vxlan", VNI: 5001}
+		}},
+		{name: "overlay vni 0", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 7}
+			r.Interface.Overlay = &contracts.Overlay{Type: "vxlan"}
+		}, code: contracts.CodeInvalidConfig, message: "interface.overlay.vni"},
+		{name: "overlay vni past 24 bits", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 7}
+			r.Interface.Overlay = &contracts.Overlay{Type: "vxlan", VNI: 1 << 24}
+		}, code: contracts.CodeInvalidConfig, message: "interface.overlay.vni"},
+		{name: "overlay geneve", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeBridge, &contracts.BridgeSpec{ID: 7}
+			r.Interface.Overlay = &contracts.Overlay{Type: "geneve", VNI: 1}
+		}, code: contracts.CodeInvalidConfig, message: "interface.overlay.type"},
+		{name: "overlay on netType none", mutate: func(r *contracts.AttachRequest) {
+			r.Interface.NetType, r.Interface.Bridge = contracts.NetTypeNone, nil
+			r.Interface.Overlay = &contracts.Overlay{Type: "vxlan", VNI: 1}
+		}, code: contracts.CodeInvalidConfig, message: "interface.overlay needs netType"},
 		{name: "not json", raw: "{", code: contracts.CodeDecode, message: "attach request"},
 		{name: "trailing data", raw: `{"key":{}} {}`, code: contracts.CodeDecode, message: "trailing"},
 		{name: "empty container id", mutate: func(r *contracts.AttachRequest) { r.Key.ContainerID = "" }, code: contracts.CodeInvalidConfig, message: "key.containerId"},

@@ -184,6 +184,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	connectedSince := start
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
+	// In a NATS cluster this node's new subscription reaches the other
+	// servers a moment after it is made, so peers' answers to the first
+	// announcement can miss it: announce once more soon after, to be
+	// answered again, rather than wait a whole interval.
+	again := time.NewTimer(min(m.cfg.Interval/2, time.Second))
+	defer again.Stop()
 	m.announce(false)
 	m.sync(ctx, start, hold)
 	for {
@@ -202,6 +208,9 @@ func (m *Manager) Run(ctx context.Context) error {
 				m.expire(now)
 			}
 			m.announce(false)
+		case <-again.C:
+			m.announceAsNew()
+			continue
 		case <-m.nudge:
 			if m.membersChanged() {
 				m.announce(false)
@@ -264,7 +273,11 @@ func (m *Manager) receive(msg *nats.Msg) (changed, answer bool) {
 		Expires: time.Now().Add(HoldIntervals * a.Interval())}
 	m.peers[a.Node] = p
 	if old == nil || old.epoch != a.Epoch {
-		m.log.Info().Str("peer", a.Node).Str("vtep", a.VTEP).Int("networks", len(a.Networks)).Msg("peer up")
+		ev := m.log.Info()
+		if old != nil {
+			ev = m.log.Debug()
+		}
+		ev.Str("peer", a.Node).Str("vtep", a.VTEP).Int("networks", len(a.Networks)).Int64("epoch", a.Epoch).Msg("peer up")
 		return true, true
 	}
 	return old.VTEP != vtep || !equalMembers(old.Networks, a.Networks), false
@@ -297,15 +310,24 @@ func (m *Manager) members() []contracts.OverlayMember {
 	return ms
 }
 
+// announceAsNew announces under a new epoch, which every peer answers.
+func (m *Manager) announceAsNew() {
+	m.mu.Lock()
+	m.epoch = max(m.epoch+1, time.Now().UnixNano())
+	m.mu.Unlock()
+	m.announce(false)
+}
+
 // announce publishes this node's announcement (best effort: the next
 // tick repeats it).
 func (m *Manager) announce(leaving bool) {
-	a := contracts.Announcement{Node: m.cfg.Node, Engine: m.cfg.Engine, Epoch: m.epoch, VTEP: m.cfg.VTEP.String(),
+	a := contracts.Announcement{Node: m.cfg.Node, Engine: m.cfg.Engine, VTEP: m.cfg.VTEP.String(),
 		IntervalMS: m.cfg.Interval.Milliseconds(), Leaving: leaving}
 	if !leaving {
 		a.Networks = m.members()
 	}
 	m.mu.Lock()
+	a.Epoch = m.epoch
 	m.seq++
 	a.Seq = m.seq
 	m.lastMembers = a.Networks
