@@ -315,6 +315,37 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// TestOverlay: the overlay block crosses NATS to the adapter on ADD and
+// CHECK, and the pod MTU leaves room for VXLAN on the underlay.
+func TestOverlay(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	list := e.confList("1.1.0", map[string]any{"overlay": map[string]any{"type": "vxlan", "vni": 5001}})
+	id := newContainerID(t)
+	rt := e.rt(id, "net1", podUID)
+
+	res, err := e.cni.AddNetworkList(ctx, list, rt)
+	require.NoError(t, err)
+	r, err := current.NewResultFromResult(res)
+	require.NoError(t, err)
+	assert.Equal(t, 1450, r.Interfaces[0].Mtu)
+	atts := e.fake.Attachments()
+	require.Len(t, atts, 1)
+	assert.Equal(t, &contracts.Overlay{Type: "vxlan", VNI: 5001, Port: contracts.DefaultVXLANPort}, atts[0].Interface.Overlay)
+	assert.Equal(t, 1450, atts[0].Interface.MTU)
+	b, err := os.ReadFile(filepath.Join(e.sharedDir(), podUID, contracts.PodDataFileName("net1")))
+	require.NoError(t, err)
+	data, err := contracts.DecodePodData(b)
+	require.NoError(t, err)
+	assert.Equal(t, 1450, data.Interface.MTU)
+
+	require.NoError(t, e.cni.CheckNetworkList(ctx, list, rt))
+	other := e.confList("1.1.0", map[string]any{"overlay": map[string]any{"type": "vxlan", "vni": 5002}})
+	assert.Equal(t, uint(101), cniCode(t, e.cni.CheckNetworkList(ctx, other, rt)), "another VNI")
+	require.NoError(t, e.cni.DelNetworkList(ctx, list, rt))
+	assert.Empty(t, e.fake.Attachments())
+}
+
 func TestDelOfNeverAdded(t *testing.T) {
 	e := newEnv(t)
 	for _, v := range []string{"0.3.1", "1.1.0"} {

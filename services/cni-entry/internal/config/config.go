@@ -27,6 +27,9 @@ const (
 	DefaultQueues       = 1
 	DefaultRingSize     = 1024
 	DefaultBufferSize   = 2048
+	// DefaultUnderlayMTU is the node network's MTU an overlay assumes
+	// (overlay.underlayMtu): Ethernet's.
+	DefaultUnderlayMTU = 1500
 )
 
 // Memif socket types (host.memif.socketType).
@@ -83,6 +86,18 @@ type Side struct {
 	MAC     string  `json:"mac,omitempty"`
 }
 
+// Overlay is the overlay block: the network spans nodes over VXLAN. The
+// numbers are ints so that an out-of-range value is an error naming its
+// field rather than a JSON decode error.
+type Overlay struct {
+	Type string `json:"type,omitempty"` // vxlan
+	VNI  int    `json:"vni,omitempty"`  // 1..contracts.MaxVNI
+	Port int    `json:"port,omitempty"` // UDP; default contracts.DefaultVXLANPort
+	// UnderlayMTU is the MTU of the node network the tunnels cross; the
+	// pod MTU defaults to it minus contracts.VXLANOverhead.
+	UnderlayMTU int `json:"underlayMtu,omitempty"`
+}
+
 // NATS says how cni-entry reaches the adapters.
 type NATS struct {
 	URL             string `json:"url,omitempty"`
@@ -127,6 +142,7 @@ type NetConf struct {
 	NATS          NATS          `json:"nats"`
 	NodeName      string        `json:"nodeName,omitempty"`
 	MTU           int           `json:"mtu,omitempty"`
+	Overlay       *Overlay      `json:"overlay,omitempty"`
 	PodAccess     *PodAccess    `json:"podAccess,omitempty"`
 	RuntimeConfig RuntimeConfig `json:"runtimeConfig"`
 
@@ -210,6 +226,15 @@ func (c *NetConf) AbstractSocket() bool {
 
 // Veth reports whether the pod gets a kernel netdev (iftype veth).
 func (c *NetConf) Veth() bool { return c.Host.IfType == string(contracts.IfTypeVeth) }
+
+// ContractsOverlay is the overlay as adapters are sent it; nil without one.
+func (c *NetConf) ContractsOverlay() *contracts.Overlay {
+	if c.Overlay == nil {
+		return nil
+	}
+	o := c.Overlay
+	return &contracts.Overlay{Type: o.Type, VNI: uint32(o.VNI), Port: uint16(o.Port)}
+}
 
 // Timeout is the NATS timeout (dial and each request).
 func (c *NetConf) Timeout() time.Duration { return c.NATS.TimeoutDuration }

@@ -210,6 +210,26 @@ func TestLoadNetConfRejects(t *testing.T) {
 		{"ipam type is a path", `{"ipam":{"type":"../../bin/sh"}}`, nil, 7, "ipam.type"},
 		{"name missing", `{"name":null}`, nil, 7, "name"},
 		{"memif role wrong type", `{"host":{"memif":{"role":3}}}`, nil, 6, "role"},
+		// overlay (issue 13)
+		{"overlay type missing", `{"overlay":{"vni":5001}}`, nil, 7, `overlay.type "" is not "vxlan"`},
+		{"overlay type geneve", `{"overlay":{"type":"geneve","vni":5001}}`, nil, 7, "overlay.type"},
+		{"overlay vni missing", `{"overlay":{"type":"vxlan"}}`, nil, 7, "overlay.vni 0 is not in 1-16777215"},
+		{"overlay vni negative", `{"overlay":{"type":"vxlan","vni":-1}}`, nil, 7, "overlay.vni"},
+		{"overlay vni above 2^24-1", `{"overlay":{"type":"vxlan","vni":16777216}}`, nil, 7, "overlay.vni 16777216"},
+		{"overlay vni not a number", `{"overlay":{"type":"vxlan","vni":"5001"}}`, nil, 6, "vni"},
+		{"overlay port above 65535", `{"overlay":{"type":"vxlan","vni":1,"port":65536}}`, nil, 7, "overlay.port 65536"},
+		{"overlay port negative", `{"overlay":{"type":"vxlan","vni":1,"port":-1}}`, nil, 7, "overlay.port"},
+		{"overlay underlayMtu leaves less than 68", `{"overlay":{"type":"vxlan","vni":1,"underlayMtu":117}}`, nil, 7, "overlay.underlayMtu 117 is not in 118-65535"},
+		{"overlay underlayMtu too big", `{"overlay":{"type":"vxlan","vni":1,"underlayMtu":65536}}`, nil, 7, "overlay.underlayMtu"},
+		{"overlay underlayMtu negative", `{"overlay":{"type":"vxlan","vni":1,"underlayMtu":-1500}}`, nil, 7, "overlay.underlayMtu"},
+		{"overlay on netType none", `{"host":{"netType":"none"},"overlay":{"type":"vxlan","vni":1}}`, nil, 7, `overlay needs host.netType bridge or interface, not "none"`},
+		{"overlay on ovs-dpdk netType interface", `{"host":{"engine":"ovs-dpdk","netType":"interface","bridge":null},"ipam":{"type":"host-local"},"overlay":{"type":"vxlan","vni":1}}`, nil, 2, "OVS-DPDK overlays are bridge-only"},
+		{"routed overlay without ipam", `{"host":{"netType":"interface","bridge":null},"overlay":{"type":"vxlan","vni":1}}`, nil, 7, "needs ipam.type"},
+		{"overlay on a vpp bridge without bridge id", `{"host":{"bridge":null},"overlay":{"type":"vxlan","vni":1}}`, nil, 7, "host.bridge.bridgeId is required"},
+		{"mtu above the default underlay less overhead", `{"mtu":1451,"overlay":{"type":"vxlan","vni":1}}`, nil, 7, "mtu 1451 is more than overlay.underlayMtu 1500 minus the 50 bytes of VXLAN overhead (1450)"},
+		{"mtu above underlayMtu less overhead", `{"mtu":9000,"overlay":{"type":"vxlan","vni":1,"underlayMtu":9000}}`, nil, 7, "overlay.underlayMtu 9000"},
+		{"mtu still within the engine's limit", `{"mtu":60,"overlay":{"type":"vxlan","vni":1}}`, nil, 7, "mtu: 60 is outside 68-65535"},
+		{"derived mtu above ovs-dpdk's limit", `{"host":{"engine":"ovs-dpdk","bridge":null},"overlay":{"type":"vxlan","vni":1,"underlayMtu":9800}}`, nil, 7, "mtu (overlay.underlayMtu 9800 - 50): 9750 is outside 68-9702"},
 		{"bad CNI_ARGS", `{}`, &config.Env{IfName: "net1", Args: "K8S_POD_UID"}, 4, "CNI_ARGS"},
 		{"pod uid with slash", `{}`, &config.Env{IfName: "net1", Args: "K8S_POD_UID=../../etc"}, 4, "K8S_POD_UID"},
 	}
@@ -353,6 +373,35 @@ func TestLoadNetConfAccepts(t *testing.T) {
 		}},
 		{"ovs-dpdk mtu 9702", `{"host":{"engine":"ovs-dpdk","bridge":null},"mtu":9702}`, func(t *testing.T, c *config.NetConf) {
 			assert.Equal(t, 9702, c.MTU)
+		}},
+		{"overlay defaults: port 4789, underlay 1500, pod mtu 1450", `{"overlay":{"type":"vxlan","vni":5001}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, config.Overlay{Type: "vxlan", VNI: 5001, Port: contracts.DefaultVXLANPort, UnderlayMTU: config.DefaultUnderlayMTU}, *c.Overlay)
+			assert.Equal(t, 1450, c.MTU)
+			assert.Equal(t, &contracts.Overlay{Type: "vxlan", VNI: 5001, Port: 4789}, c.ContractsOverlay())
+		}},
+		{"overlay underlayMtu sets the pod mtu", `{"overlay":{"type":"vxlan","vni":16777215,"port":8472,"underlayMtu":9000}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 8950, c.MTU)
+			assert.Equal(t, &contracts.Overlay{Type: "vxlan", VNI: 16777215, Port: 8472}, c.ContractsOverlay())
+		}},
+		{"explicit mtu below the overlay's wins", `{"mtu":1400,"overlay":{"type":"vxlan","vni":1}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 1400, c.MTU)
+		}},
+		{"explicit mtu at the overlay's edge", `{"mtu":8950,"overlay":{"type":"vxlan","vni":1,"underlayMtu":9000}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 8950, c.MTU)
+		}},
+		{"smallest underlay", `{"overlay":{"type":"vxlan","vni":1,"underlayMtu":118}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 68, c.MTU)
+		}},
+		{"routed overlay on vpp", `{"host":{"netType":"interface","bridge":null},"ipam":{"type":"host-local"},"overlay":{"type":"vxlan","vni":2}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 1450, c.MTU)
+		}},
+		{"overlay on an ovs-dpdk bridge", `{"host":{"engine":"ovs-dpdk","iftype":"vhostuser","bridge":{"bridgeId":null,"bridgeName":"br-ov"}},"overlay":{"type":"vxlan","vni":3,"underlayMtu":9702}}`, func(t *testing.T, c *config.NetConf) {
+			assert.Equal(t, 9652, c.MTU)
+		}},
+		{"no overlay: no mtu default", `{}`, func(t *testing.T, c *config.NetConf) {
+			assert.Nil(t, c.Overlay)
+			assert.Nil(t, c.ContractsOverlay())
+			assert.Zero(t, c.MTU)
 		}},
 		// The same vlanId means the same on both engines: an access port.
 		{"vlan on vpp", `{"host":{"bridge":{"bridgeId":4,"vlanId":100}}}`, func(t *testing.T, c *config.NetConf) {

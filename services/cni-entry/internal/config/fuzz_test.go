@@ -33,6 +33,12 @@ func FuzzLoadNetConf(f *testing.F) {
 		`{"name":"n","host":{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":16777216},"memif":{"ringSize":4,"queues":256}}}`,
 		`{"name":"n","podAccess":{"group":"usrsp","mode":"0666"},"host":{"engine":"vpp","iftype":"memif","netType":"none"}}`,
 		`{"name":"n","podAccess":{"mode":"4777"},"host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"none","vhost":{"group":"1"}}}`,
+		// overlays: accepted, at their edges and refused
+		`{"name":"n","overlay":{"type":"vxlan","vni":5001},"host":{"engine":"vpp","iftype":"memif","netType":"bridge","bridge":{"bridgeId":4}}}`,
+		`{"name":"n","mtu":8950,"overlay":{"type":"vxlan","vni":16777215,"port":8472,"underlayMtu":9000},"ipam":{"type":"host-local"},"host":{"engine":"vpp","iftype":"memif","netType":"interface"}}`,
+		`{"name":"n","overlay":{"type":"vxlan","vni":7,"underlayMtu":9800},"host":{"engine":"ovs-dpdk","iftype":"vhostuser","netType":"bridge"}}`,
+		`{"name":"n","overlay":{"type":"vxlan","vni":7},"ipam":{"type":"host-local"},"host":{"engine":"ovs-dpdk","iftype":"memif","netType":"interface"}}`,
+		`{"name":"n","mtu":1451,"overlay":{"type":"vxlan","vni":16777216,"port":65536,"underlayMtu":117},"host":{"engine":"vpp","iftype":"memif","netType":"none"}}`,
 	} {
 		f.Add([]byte(seed), "net1", "K8S_POD_UID=abc")
 	}
@@ -60,6 +66,16 @@ func FuzzLoadNetConf(f *testing.F) {
 		// What the edge accepts, every adapter's decoder accepts.
 		if a := c.PodAccess; a != nil && (a.Group == "" || (contracts.PodAccess{Mode: a.Perm}).Check("podAccess") != nil) {
 			t.Fatalf("accepted podAccess %+v that adapters refuse", a)
+		}
+		if o := c.ContractsOverlay(); o != nil {
+			// What the edge accepts, the decoders accept, and the pod MTU
+			// leaves room for VXLAN on the underlay.
+			ok := o.Check("overlay") == nil && int(o.VNI) == c.Overlay.VNI && int(o.Port) == c.Overlay.Port && o.Port != 0 &&
+				(c.Host.NetType == "bridge" || c.Host.NetType == "interface" && c.Host.Engine == "vpp") &&
+				c.MTU >= limits.MinMTU && c.MTU <= c.Overlay.UnderlayMTU-contracts.VXLANOverhead
+			if !ok {
+				t.Fatalf("accepted an overlay adapters refuse or an mtu without room for VXLAN: %+v, %+v, mtu %d", c.Overlay, c.Host, c.MTU)
+			}
 		}
 		if c.AbstractSocket() && (c.Host.Engine != "vpp" || c.Container.Memif.SocketType != config.SocketTypeAbstract) {
 			t.Fatalf("accepted an abstract socket the container side or engine cannot use: %+v", c)

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -54,6 +55,9 @@ func normalize(c *NetConf, ifName string) error {
 	if err := normalizePodAccess(c); err != nil {
 		return err
 	}
+	if err := normalizeOverlay(c); err != nil {
+		return err
+	}
 	// The MTU applies to the host side: the host engine's bound.
 	if c.MTU != 0 {
 		if err := invalid(engineLimits(c.Host.Engine).MTU("mtu", c.MTU)); err != nil {
@@ -64,6 +68,55 @@ func normalize(c *NetConf, ifName string) error {
 		return err
 	}
 	return checkSocketPaths(c)
+}
+
+// normalizeOverlay checks the overlay block against the host side and
+// makes the pod MTU leave room for the VXLAN header on the underlay.
+func normalizeOverlay(c *NetConf) error {
+	o := c.Overlay
+	if o == nil {
+		return nil
+	}
+	if o.Type != contracts.OverlayVXLAN {
+		return errorf(contracts.CodeInvalidConfig, "overlay.type %q is not %q", o.Type, contracts.OverlayVXLAN)
+	}
+	if o.VNI < 1 || o.VNI > contracts.MaxVNI {
+		return errorf(contracts.CodeInvalidConfig, "overlay.vni %d is not in 1-%d", o.VNI, contracts.MaxVNI)
+	}
+	o.Port = orDefaultInt(o.Port, contracts.DefaultVXLANPort)
+	if o.Port < 1 || o.Port > 65535 {
+		return errorf(contracts.CodeInvalidConfig, "overlay.port %d is not a UDP port (1-65535)", o.Port)
+	}
+	o.UnderlayMTU = orDefaultInt(o.UnderlayMTU, DefaultUnderlayMTU)
+	minUnderlay := limits.MinMTU + contracts.VXLANOverhead
+	if o.UnderlayMTU < minUnderlay || o.UnderlayMTU > limits.Wire.MaxMTU {
+		return errorf(contracts.CodeInvalidConfig, "overlay.underlayMtu %d is not in %d-%d (the pod MTU is %d bytes less and at least %d)",
+			o.UnderlayMTU, minUnderlay, limits.Wire.MaxMTU, contracts.VXLANOverhead, limits.MinMTU)
+	}
+	switch contracts.NetType(c.Host.NetType) {
+	case contracts.NetTypeBridge:
+	case contracts.NetTypeInterface:
+		if c.Engine() == contracts.EngineOVSDPDK {
+			return errorf(contracts.CodeUnsupportedField, "overlay needs host.netType bridge with engine ovs-dpdk (netType is interface): OVS-DPDK overlays are bridge-only")
+		}
+		// A routed overlay routes the pods' addresses between nodes.
+		if c.IPAM.Type == "" {
+			return errorf(contracts.CodeInvalidConfig, "overlay with host.netType interface needs ipam.type: the pod addresses are what other nodes route to")
+		}
+	default:
+		return errorf(contracts.CodeInvalidConfig, "overlay needs host.netType bridge or interface, not %q", c.Host.NetType)
+	}
+	podMTU := o.UnderlayMTU - contracts.VXLANOverhead
+	switch {
+	case c.MTU == 0:
+		c.MTU = podMTU
+		field := fmt.Sprintf("mtu (overlay.underlayMtu %d - %d)", o.UnderlayMTU, contracts.VXLANOverhead)
+		return invalid(engineLimits(c.Host.Engine).MTU(field, c.MTU))
+	case c.MTU > podMTU:
+		return errorf(contracts.CodeInvalidConfig, "mtu %d is more than overlay.underlayMtu %d minus the %d bytes of VXLAN overhead (%d)",
+			c.MTU, o.UnderlayMTU, contracts.VXLANOverhead, podMTU)
+	}
+	return nil
 }
 
 func checkTopLevel(c *NetConf) error {

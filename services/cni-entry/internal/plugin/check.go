@@ -73,6 +73,9 @@ func (inv *invocation) checkPrevResult(prev *current.Result, hostSocket string) 
 	if iface.SocketPath != "" && iface.SocketPath != hostSocket {
 		return mismatch("prevResult interface %q has socketPath %s, expected %s", iface.Name, iface.SocketPath, hostSocket)
 	}
+	if iface.Mtu != 0 && iface.Mtu != conf.MTU {
+		return mismatch("prevResult interface %q has mtu %d, expected %d", iface.Name, iface.Mtu, conf.MTU)
+	}
 	want := contracts.ContainerMAC(inv.key, conf.Container.MAC)
 	switch {
 	case iface.Mac == "" && conf.Container.MAC == "":
@@ -106,6 +109,8 @@ func (inv *invocation) checkPodData(paths poddata.Paths, prev *current.Result) e
 		return mismatch("pod data file %s is for network %q", paths.DataFile(inv.key.IfName), data.Network)
 	case data.Interface.SocketPath != want:
 		return mismatch("pod data socketPath is %s, expected %s", data.Interface.SocketPath, want)
+	case data.Interface.MTU != inv.conf.MTU: // e.g. an overlay added or its underlayMtu changed
+		return mismatch("pod data mtu is %d, expected %d", data.Interface.MTU, inv.conf.MTU)
 	}
 	var dataIPs []contracts.IPConfig
 	if data.IPAM != nil {

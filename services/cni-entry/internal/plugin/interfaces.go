@@ -72,7 +72,7 @@ func hostInterface(c *config.NetConf, key contracts.AttachmentKey, sock socket, 
 	h := c.Host
 	hi := contracts.HostInterface{
 		IfType: contracts.IfType(h.IfType), NetType: contracts.NetType(h.NetType),
-		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC, PodAccess: access,
+		SocketPath: sock.HostPath, MTU: c.MTU, MAC: h.MAC, PodAccess: access, Overlay: c.ContractsOverlay(),
 	}
 	if c.Veth() {
 		hi.Veth = &contracts.VethSpec{HostIfName: contracts.HostVethName(key)}

@@ -415,3 +415,103 @@ func mustRead(t *testing.T, path string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func TestAddOverlay(t *testing.T) {
+	vxlan := func(extra map[string]any) map[string]any {
+		o := map[string]any{"type": "vxlan", "vni": 5001}
+		for k, v := range extra {
+			o[k] = v
+		}
+		return o
+	}
+	bridge := map[string]any{"engine": "vpp", "iftype": "memif", "netType": "bridge", "bridge": map[string]any{"bridgeId": 4}}
+	tests := []struct {
+		name    string
+		patch   map[string]any
+		overlay *contracts.Overlay
+		mtu     int
+	}{
+		{"vpp bridge, default port and mtu", map[string]any{"host": bridge, "overlay": vxlan(nil)},
+			&contracts.Overlay{Type: "vxlan", VNI: 5001, Port: 4789}, 1450},
+		{"vpp routed, jumbo underlay", map[string]any{"overlay": vxlan(map[string]any{"port": 8472, "underlayMtu": 9000})},
+			&contracts.Overlay{Type: "vxlan", VNI: 5001, Port: 8472}, 8950},
+		{"explicit mtu wins", map[string]any{"host": bridge, "mtu": 1400, "overlay": vxlan(nil)},
+			&contracts.Overlay{Type: "vxlan", VNI: 5001, Port: 4789}, 1400},
+		{"no overlay", map[string]any{"host": bridge}, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			require.NoError(t, f.p.Add(f.args(t, tt.patch)))
+			atts := f.fake.Attachments()
+			require.Len(t, atts, 1)
+			assert.Equal(t, tt.overlay, atts[0].Interface.Overlay, "the attach request carries the overlay")
+			assert.Equal(t, tt.mtu, atts[0].Interface.MTU, "and the pod MTU")
+
+			var r current.Result
+			require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
+			assert.Equal(t, tt.mtu, r.Interfaces[0].Mtu)
+			data, err := contracts.DecodePodData(mustRead(t, filepath.Join(f.root, "shared", "uid-1", contracts.PodDataFileName("net1"))))
+			require.NoError(t, err)
+			assert.Equal(t, tt.mtu, data.Interface.MTU, "the pod reads its MTU from the pod data")
+
+			// CHECK sends the same overlay: it passes, and fails once the
+			// network's overlay differs from what was attached.
+			check := func(patch map[string]any) error {
+				p := map[string]any{"prevResult": json.RawMessage(f.stdout.Bytes())}
+				for k, v := range patch {
+					p[k] = v
+				}
+				return f.p.Check(f.args(t, p))
+			}
+			require.NoError(t, check(tt.patch))
+			changed := map[string]any{}
+			for k, v := range tt.patch {
+				changed[k] = v
+			}
+			changed["overlay"] = vxlan(map[string]any{"vni": 5002})
+			assert.Equal(t, uint(101), code(check(changed)), "another vni")
+			if tt.overlay != nil {
+				changed["overlay"] = vxlan(map[string]any{"underlayMtu": 1600})
+				delete(changed, "mtu")
+				assert.Equal(t, uint(101), code(check(changed)), "another MTU")
+			}
+		})
+	}
+}
+
+// TestCheckComparesMTU: the MTU the pod was given (an overlay's default
+// here) is compared in prevResult and in the pod data too.
+func TestCheckComparesMTU(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, r *current.Result, dataFile string)
+		msg    string
+	}{
+		{"prevResult", func(_ *testing.T, r *current.Result, _ string) { r.Interfaces[0].Mtu = 1500 }, "prevResult interface \"net1\" has mtu 1500, expected 1450"},
+		{"pod data", func(t *testing.T, _ *current.Result, dataFile string) {
+			data, err := contracts.DecodePodData(mustRead(t, dataFile))
+			require.NoError(t, err)
+			data.Interface.MTU = 1500
+			b, err := json.Marshal(data)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(dataFile, b, 0o640))
+		}, "pod data mtu is 1500, expected 1450"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			conf := map[string]any{"overlay": map[string]any{"type": "vxlan", "vni": 7}}
+			require.NoError(t, f.p.Add(f.args(t, conf)))
+			var r current.Result
+			require.NoError(t, json.Unmarshal(f.stdout.Bytes(), &r))
+			tt.tamper(t, &r, filepath.Join(f.root, "shared", "uid-1", contracts.PodDataFileName("net1")))
+			prev, err := json.Marshal(r)
+			require.NoError(t, err)
+			conf["prevResult"] = json.RawMessage(prev)
+			err = f.p.Check(f.args(t, conf))
+			assert.Equal(t, uint(101), code(err))
+			assert.ErrorContains(t, err, tt.msg)
+		})
+	}
+}
