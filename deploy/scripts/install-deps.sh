@@ -5,14 +5,16 @@
 # It never starts the system's OVS service: usrsp's tests, e2e and demo run
 # a private OVS-DPDK instance (libs/ovsdpdk).
 #
-# Env: HUGEPAGES (default 128) is the minimum number of 2 MiB pages.
+# Env: HUGEPAGES (default 256) is the minimum number of 2 MiB pages: two
+# private OVS-DPDK instances of the default 256 MB (libs/ovsdpdk
+# DefaultSocketMemMB, MaxInstances), the two "nodes" of the overlay tests.
 set -euo pipefail
 
 # libssl3 and libunwind8: what a VPP 25.10 build (../shared/vpp, FD.io's packages) needs at run time.
 # podman, runc, iputils-ping: the e2e test where podman (CNI backend, runc; crun fails with hybrid cgroups) runs pods that ping.
 PACKAGES=(openvswitch-switch-dpdk dpdk dpdk-dev librte-net-memif23 iproute2 libssl3 libunwind8 podman runc iputils-ping)
 OVS_DPDK=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
-HUGEPAGES=${HUGEPAGES:-128}
+HUGEPAGES=${HUGEPAGES:-256}
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }

@@ -11,12 +11,22 @@ import (
 
 // LockFile serializes private OVS-DPDK instances across processes on this
 // machine (test binaries run in parallel, the e2e suite, the demo, the
-// benchmarks): one instance takes all the hugepages install-deps.sh reserves.
+// benchmarks): the hugepages install-deps.sh reserves are sized for one
+// holder's instances.
 const LockFile = "/tmp/usrsp-ovsdpdktest.lock"
 
-// Lock takes the machine-wide lock for one private instance, waiting until
-// it is free or ctx ends, and returns its release. flock has no timeout, so
-// it polls without blocking: a Ctrl-C still ends the wait.
+// MaxInstances is how many instances of DefaultSocketMemMB one holder of
+// Lock may run at once (two "nodes" of an overlay test): install-deps.sh
+// reserves hugepages for that many and no more. A holder that starts
+// bigger instances (Config.SocketMemMB) runs only one, and needs the
+// hugepages for it.
+const MaxInstances = 2
+
+// Lock takes the machine-wide lock for private instances, waiting until it
+// is free or ctx ends, and returns its release. Its holder may run up to
+// MaxInstances instances of the default size at once, no other process
+// runs any meanwhile. flock has no timeout, so it polls without blocking:
+// a Ctrl-C still ends the wait.
 func Lock(ctx context.Context) (release func() error, err error) {
 	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

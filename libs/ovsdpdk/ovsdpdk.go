@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"usrsp.dev/libs/testkit"
 )
 
 // Default paths of the Debian packages (openvswitch-switch-dpdk).
@@ -27,6 +29,10 @@ const (
 	DefaultVswitchd = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 	DefaultSchema   = "/usr/share/openvswitch/vswitch.ovsschema"
 )
+
+// DefaultSocketMemMB is the DPDK memory of an instance. Two instances of
+// this size fit in the hugepages install-deps.sh reserves (MaxInstances).
+const DefaultSocketMemMB = 256
 
 // Config says how to run the instance. Only Dir is required.
 type Config struct {
@@ -36,9 +42,15 @@ type Config struct {
 	// FilePrefix is the DPDK --file-prefix (default: "usrsp-" + random hex),
 	// so several DPDK processes never share /var/run/dpdk state.
 	FilePrefix string
-	// SocketMemMB is dpdk-socket-mem and dpdk-socket-limit (default 256).
-	// Without the limit the mempool grows to ~800 MB.
+	// SocketMemMB is dpdk-socket-mem and dpdk-socket-limit in MB (default
+	// DefaultSocketMemMB). Without the limit the mempool grows to ~800 MB.
 	SocketMemMB int
+	// Netns, if set, is a named network namespace (/var/run/netns/<name>)
+	// in which ovs-vswitchd runs, so its netdevs (bridge internal ports,
+	// system ports) and the kernel routes and neighbours its userspace
+	// tunnels use are that namespace's: one "node" per namespace.
+	// ovsdb-server stays in the caller's namespace (unix sockets only).
+	Netns string
 	// PMDCPUMask is pmd-cpu-mask (default "0x2": one PMD thread on CPU 1).
 	PMDCPUMask string
 	// PMDMaxSleepUS is pmd-maxsleep in µs (default 10000) so an idle PMD
@@ -68,7 +80,12 @@ func (c *Config) setDefaults() error {
 		c.FilePrefix = "usrsp-" + hex.EncodeToString(b)
 	}
 	if c.SocketMemMB <= 0 {
-		c.SocketMemMB = 256
+		c.SocketMemMB = DefaultSocketMemMB
+	}
+	if c.Netns != "" {
+		if _, err := os.Stat(filepath.Join(testkit.NetnsDir, c.Netns)); err != nil {
+			return fmt.Errorf("ovsdpdk: Config.Netns %q: %w", c.Netns, err)
+		}
 	}
 	if c.PMDCPUMask == "" {
 		c.PMDCPUMask = "0x2"
@@ -108,6 +125,10 @@ func Start(ctx context.Context, cfg Config) (inst *Instance, err error) {
 			return nil, fmt.Errorf("ovsdpdk: %s not found (run deploy/scripts/install-deps.sh): %w", bin, err)
 		}
 	}
+	if free, ok := freeHugeMB(); ok && free < cfg.SocketMemMB {
+		// DPDK would fail after seconds with a less telling message.
+		return nil, fmt.Errorf("ovsdpdk: %d MB of free hugepages, the instance needs %d: another instance holds them, or too few are reserved (deploy/scripts/install-deps.sh)", free, cfg.SocketMemMB)
+	}
 	i := &Instance{cfg: cfg,
 		runDir: filepath.Join(cfg.Dir, "run"), dbDir: filepath.Join(cfg.Dir, "db"), logDir: filepath.Join(cfg.Dir, "log")}
 	for _, d := range []string{i.runDir, i.dbDir, i.logDir} {
@@ -128,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (inst *Instance, err error) {
 	if out, err := exec.CommandContext(ctx, "ovsdb-tool", "create", db, DefaultSchema).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ovsdpdk: ovsdb-tool create %s: %v: %s", db, err, bytes.TrimSpace(out))
 	}
-	i.ovsdb, i.ovsdbDone, err = i.spawn("ovsdb-server", db,
+	i.ovsdb, i.ovsdbDone, err = i.spawn("ovsdb-server", "ovsdb-server", db,
 		"--remote=punix:"+i.DBSocket(),
 		"--pidfile="+filepath.Join(i.runDir, "ovsdb-server.pid"),
 		"--unixctl="+filepath.Join(i.runDir, "ovsdb-server.ctl"),
@@ -258,8 +279,14 @@ func (i *Instance) startVswitchd(ctx context.Context) error {
 	for _, v := range i.cfg.VswitchdLog {
 		args = append(args, "-v"+v)
 	}
+	bin := i.cfg.Vswitchd
+	if i.cfg.Netns != "" {
+		// ip execs vswitchd in place (same pid) after entering the netns.
+		args = append([]string{"netns", "exec", i.cfg.Netns, bin}, args...)
+		bin = "ip"
+	}
 	var err error
-	i.vswitchd, i.vswitchDone, err = i.spawn(i.cfg.Vswitchd, args...)
+	i.vswitchd, i.vswitchDone, err = i.spawn(filepath.Base(i.cfg.Vswitchd), bin, args...)
 	if err != nil {
 		return err
 	}
@@ -277,9 +304,10 @@ func (i *Instance) startVswitchd(ctx context.Context) error {
 }
 
 // spawn starts a daemon in the foreground as our child, output to the log
-// dir, and returns a channel closed when it has exited (and been reaped).
-func (i *Instance) spawn(bin string, args ...string) (*exec.Cmd, chan struct{}, error) {
-	out, err := os.OpenFile(filepath.Join(i.logDir, filepath.Base(bin)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// dir's <name>.out, and returns a channel closed when it has exited (and
+// been reaped).
+func (i *Instance) spawn(name, bin string, args ...string) (*exec.Cmd, chan struct{}, error) {
+	out, err := os.OpenFile(filepath.Join(i.logDir, name+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ovsdpdk: %w", err)
 	}
@@ -320,6 +348,26 @@ func (i *Instance) awaitSocket(ctx context.Context) error {
 
 func (i *Instance) env() []string {
 	return append(os.Environ(), "OVS_RUNDIR="+i.runDir, "OVS_DBDIR="+i.dbDir, "OVS_LOGDIR="+i.logDir)
+}
+
+// freeHugeMB is the free hugepage memory of the default size in MB, from
+// /proc/meminfo (ok false if it cannot be read).
+func freeHugeMB() (mb int, ok bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	var free, sizeKB int
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "HugePages_Free:":
+			free, _ = strconv.Atoi(f[1])
+		case len(f) >= 2 && f[0] == "Hugepagesize:":
+			sizeKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	return free * sizeKB / 1024, sizeKB > 0
 }
 
 func pidOf(cmd *exec.Cmd, done chan struct{}) int {

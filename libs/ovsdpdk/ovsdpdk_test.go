@@ -3,6 +3,7 @@ package ovsdpdk_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"usrsp.dev/libs/ovsdpdk"
 	"usrsp.dev/libs/ovsdpdk/ovsdpdktest"
+	"usrsp.dev/libs/testkit"
 )
 
 func TestStartRestartStop(t *testing.T) {
@@ -64,4 +66,39 @@ func TestStartRestartStop(t *testing.T) {
 func TestStartRejectsEmptyDir(t *testing.T) {
 	_, err := ovsdpdk.Start(context.Background(), ovsdpdk.Config{})
 	require.ErrorContains(t, err, "Dir")
+}
+
+// TestTwoNodesInNetns: one holder of the lock runs two instances at once,
+// each ovs-vswitchd in its own network namespace, where its bridges'
+// internal ports appear.
+func TestTwoNodesInNetns(t *testing.T) {
+	ovsdpdktest.Require(t)
+	ctx := context.Background()
+	nsA, nsB := ovsdpdktest.Netns(t, "uvo-"), ovsdpdktest.Netns(t, "uvo-")
+	insts := ovsdpdktest.StartNodes(t, ovsdpdk.Config{Netns: nsA}, ovsdpdk.Config{Netns: nsB})
+	for i, ns := range []string{nsA, nsB} {
+		inst := insts[i]
+		want, err := os.Stat(filepath.Join(testkit.NetnsDir, ns))
+		require.NoError(t, err)
+		got, err := os.Stat("/proc/" + strconv.Itoa(inst.VswitchdPID()) + "/ns/net")
+		require.NoError(t, err)
+		assert.True(t, os.SameFile(want, got), "ovs-vswitchd of %s runs in netns %s", inst.RunDir(), ns)
+
+		_, err = inst.Vsctl(ctx, "add-br", "br-phy", "--", "set", "Bridge", "br-phy", "datapath_type=netdev")
+		require.NoError(t, err)
+		out, err := exec.Command("ip", "-n", ns, "link", "show", "br-phy").CombinedOutput()
+		require.NoError(t, err, "br-phy's internal port is in %s: %s", ns, out)
+
+		require.NoError(t, inst.RestartVswitchd(ctx, true))
+		got, err = os.Stat("/proc/" + strconv.Itoa(inst.VswitchdPID()) + "/ns/net")
+		require.NoError(t, err)
+		assert.True(t, os.SameFile(want, got), "a restarted ovs-vswitchd runs in %s again", ns)
+	}
+	_, err := exec.Command("ip", "link", "show", "br-phy").CombinedOutput()
+	assert.Error(t, err, "no br-phy in the test's own netns")
+}
+
+func TestStartRejectsMissingNetns(t *testing.T) {
+	_, err := ovsdpdk.Start(context.Background(), ovsdpdk.Config{Dir: t.TempDir(), Netns: "uvo-missing"})
+	require.ErrorContains(t, err, `Config.Netns "uvo-missing"`)
 }

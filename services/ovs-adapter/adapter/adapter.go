@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,6 +38,9 @@ type Config struct {
 	// OnEventError, if set, hears about events that could not be
 	// published (they never fail an operation).
 	OnEventError func(error)
+	// VTEP is this node's underlay address (--vtep), the local end of the
+	// VXLAN ports of overlay networks; zero: overlay networks are refused.
+	VTEP netip.Addr
 }
 
 // Adapter implements contracts.Adapter for OVS-DPDK. Like every
@@ -61,6 +65,12 @@ type Adapter struct {
 	// failed are the ports the last reconcile left failed, so the next
 	// one can say when they are back.
 	failed map[string]bool
+	// overlay hears about membership and vswitch changes (SetOverlay).
+	overlay interface{ Changed() }
+	// tunnelMu serializes the changes of VXLAN ports (SyncTunnels, and
+	// dropping a network's after its last detach) with their reading of
+	// the records. Taken after gate.
+	tunnelMu sync.Mutex
 }
 
 var _ contracts.Adapter = (*Adapter)(nil)
@@ -107,6 +117,7 @@ func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 		a.publish(contracts.ErrorEvent(contracts.OpAttach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
+	a.changed()
 	a.publish(contracts.AttachedEvent(r.Key, r.Network, d,
 		fmt.Sprintf("port %s (%s) on bridge %s", att.HostIfName, a.portType(r.Key), a.bridgeOf(r.Key))))
 	return &contracts.AttachResponse{Attachment: att}, nil
@@ -126,6 +137,9 @@ func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (contr
 		if _, err := confine.CheckSocketPath(socketField, r.Interface.SocketPath, sock); err != nil {
 			return contracts.Attachment{}, err
 		}
+	}
+	if err := a.checkOverlay(r.Interface); err != nil {
+		return contracts.Attachment{}, err
 	}
 	pmds, err := a.pmdCount(ctx)
 	if err != nil {
@@ -306,6 +320,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 		a.publish(contracts.ErrorEvent(contracts.OpDetach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
+	a.changed()
 	if removed {
 		a.publish(contracts.DetachedEvent(r.Key, r.Network, d, "port "+removedName))
 	}
@@ -327,6 +342,7 @@ func (a *Adapter) detach(ctx context.Context, k contracts.AttachmentKey) (bool, 
 		if err := a.forget(rec); err != nil {
 			return false, err
 		}
+		a.dropTunnelsAfter(ctx, contracts.OpDetach, rec)
 	}
 	return had || len(deleted) > 0, nil
 }
@@ -460,6 +476,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 		a.publish(contracts.ErrorEvent(contracts.OpGC, nil, r.Network, d, err))
 		return nil, err
 	}
+	a.changed()
 	for _, k := range removed {
 		a.publish(contracts.GCEvent(k, r.Network, d, "port "+PortName(k)))
 	}
@@ -509,6 +526,7 @@ func (a *Adapter) remove(ctx context.Context, keys map[contracts.AttachmentKey]b
 			if err := a.forget(rec); err != nil {
 				return nil, err
 			}
+			a.dropTunnelsAfter(ctx, contracts.OpGC, rec)
 		}
 	}
 	slices.SortFunc(out, func(x, y contracts.AttachmentKey) int { return strings.Compare(x.String(), y.String()) })

@@ -1,6 +1,7 @@
 package adapter_test
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,6 +53,7 @@ type env struct {
 	dirs    adapterkit.PodDirs
 	roots   *confine.Roots
 	metrics *adapterkit.Metrics
+	vtep    netip.Addr // the adapter's Config.VTEP (withVTEP)
 }
 
 // newEnv builds an adapter on sw (an ovstest.Fake when nil) with a fresh
@@ -92,7 +94,18 @@ func buildEnv(tb testing.TB, sw ovs.OVS, stateDir, runDir string) *env {
 
 // config is the adapter's configuration in e.
 func (e *env) config() adapter.Config {
-	return adapter.Config{OVS: e.ovs, Store: e.store, Events: e.events, Metrics: e.metrics, OVSRunDir: e.runDir, Roots: e.roots, Version: "test"}
+	return adapter.Config{OVS: e.ovs, Store: e.store, Events: e.events, Metrics: e.metrics, OVSRunDir: e.runDir, Roots: e.roots, Version: "test", VTEP: e.vtep}
+}
+
+// withVTEP makes e's adapter anew with Config.VTEP vtep.
+func (e *env) withVTEP(tb testing.TB, vtep string) *env {
+	tb.Helper()
+	e.vtep = netip.MustParseAddr(vtep)
+	e.metrics = adapterkit.NewMetrics(contracts.EngineOVSDPDK) // registered once per adapter
+	var err error
+	e.a, err = adapter.New(e.config())
+	require.NoError(tb, err)
+	return e
 }
 
 func key(c, i string) contracts.AttachmentKey {

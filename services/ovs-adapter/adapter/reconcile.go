@@ -46,6 +46,7 @@ func (a *Adapter) Reconcile(ctx context.Context) (ReconcileResult, error) {
 		return res, err
 	}
 	a.metrics.reconciled(res)
+	a.changed() // a restarted vswitchd kept the tunnels in its database; the overlay checks them
 	a.publish(contracts.ReconciledEvent(nil, "", d, fmt.Sprintf("%d attachments; removed %d ports without a record, re-created %d, re-exposed %d vhost-user sockets, %d failed",
 		a.count(), len(res.Removed), len(res.Recreated), res.Relinked, len(res.Failed))))
 	return res, nil
@@ -83,9 +84,13 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 			a.publish(contracts.ReconciledEvent(&k, rec.Attachment.Network, 0, "port "+rec.Port.Name+" is back"))
 		}
 	}
+	// VXLAN ports belong to the overlay's tunnel sync; only those of a
+	// network without an attachment here go now.
+	overlays := a.overlayBridges()
 	var doomed []string
 	for _, p := range owned {
-		if _, ok := byName[p.Name]; !ok {
+		_, local := overlays[p.ExternalIDs[ovs.ExtNetwork]]
+		if _, ok := byName[p.Name]; !ok && !(p.IsTunnel() && local) {
 			doomed = append(doomed, p.Name)
 		}
 	}
@@ -95,6 +100,10 @@ func (a *Adapter) reconcile(ctx context.Context) (ReconcileResult, error) {
 	for _, n := range doomed {
 		if _, ok := byName[n]; !ok {
 			res.Removed = append(res.Removed, n)
+			if live[n].IsTunnel() {
+				a.publish(contracts.ReconciledEvent(nil, live[n].ExternalIDs[ovs.ExtNetwork], 0, "removed VXLAN port "+n+": no attachment of its network"))
+				continue
+			}
 			a.publish(contracts.ReconciledEvent(keyOf(live[n]), live[n].ExternalIDs[ovs.ExtNetwork], 0, "removed port "+n+": no attachment record"))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
@@ -65,6 +67,8 @@ type Daemon struct {
 	cfg     Config
 	Adapter *adapter.Adapter
 	ovs     ovs.Conn
+	// overlay is the node's overlay discovery (nil without --vtep).
+	overlay *overlay.Manager
 	// reconciled counts successful reconciles (tests wait on it).
 	reconciled atomic.Int64
 	kick       chan struct{}
@@ -117,12 +121,21 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	log.Info().Strs("roots", roots.Dirs()).Msg("request paths are confined to these directories")
+	// The adapter is the overlay's dataplane, so it is made first; an
+	// unparsable --vtep is NewOverlay's error below.
+	vtep, _ := netip.ParseAddr(cfg.VTEP)
 	d.Adapter, err = adapter.New(adapter.Config{
 		OVS: d.ovs, Store: store, Events: d.Publisher(), Metrics: d.Metrics, OVSRunDir: cfg.OVSRunDir, Roots: roots, Version: Version,
-		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") },
+		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") }, VTEP: vtep,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if d.overlay, err = d.NewOverlay(d.Adapter); err != nil {
+		return nil, err
+	}
+	if d.overlay != nil {
+		d.Adapter.SetOverlay(d.overlay)
 	}
 	if d.ping(ctx) {
 		if ok, failed := d.reconcile(ctx, "start"); ok && failed > 0 {
@@ -162,6 +175,17 @@ func (d *Daemon) ping(ctx context.Context) bool {
 // reconnect or kick starts over.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
+	if d.overlay != nil {
+		// Waited for before Close: its "leaving" must still reach NATS.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := d.overlay.Run(ctx); err != nil {
+				d.Log.Error().Err(err).Msg("overlay discovery stopped; overlay networks get no tunnels")
+			}
+		}()
+		defer func() { <-done }()
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); d.watchVswitchd(watchCtx) }()

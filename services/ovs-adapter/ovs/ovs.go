@@ -17,6 +17,9 @@ const (
 	ExtIfName      = "usrsp-ifname"       // AttachmentKey.IfName
 	ExtNetwork     = "usrsp-network"      // AttachRequest.Network
 	OwnerValue     = "ovs-adapter"
+	// On the VXLAN ports of overlay networks (with ExtOwner, ExtNetwork):
+	ExtRemote = "usrsp-vxlan-remote" // the peer's VTEP address
+	ExtPeer   = "usrsp-vxlan-peer"   // the peer's node name
 )
 
 // Interface types the adapter creates.
@@ -27,6 +30,9 @@ const (
 	// TypeSystem is a kernel netdev (the host end of a pod's veth): the
 	// netdev datapath reads and writes it through an AF_PACKET socket.
 	TypeSystem = "system"
+	// TypeVXLAN is a VXLAN tunnel port of an overlay network; the netdev
+	// datapath encapsulates in userspace (OVS userspace tunneling).
+	TypeVXLAN = "vxlan"
 )
 
 // PortSpec is one port with its single interface, as the adapter wants it.
@@ -39,7 +45,14 @@ type PortSpec struct {
 	Tag         int               // VLAN access tag, 0: none
 	MTU         int               // Interface mtu_request, 0: default
 	MAC         string            // Interface mac, "": default
+	// Protected is the Port's protected column: the NORMAL action never
+	// forwards from one protected port to another (split horizon between
+	// the VXLAN ports of an overlay network).
+	Protected bool
 }
+
+// IsTunnel reports whether the spec is one of usrsp's VXLAN ports.
+func (s PortSpec) IsTunnel() bool { return s.Owned() && s.ExternalIDs[ExtRemote] != "" }
 
 // Owned reports whether the spec's external_ids mark it as usrsp's.
 func (s PortSpec) Owned() bool { return s.ExternalIDs[ExtOwner] == OwnerValue }

@@ -280,7 +280,7 @@ func newState() *state {
 }
 
 // portColumns are the Port columns that state.addPort reads.
-var portColumns = []string{"_uuid", "name", "external_ids", "tag", "interfaces"}
+var portColumns = []string{"_uuid", "name", "external_ids", "tag", "interfaces", "protected"}
 
 // selectPort reads the port named name.
 func selectPort(name string) op {
@@ -297,6 +297,7 @@ type portRow struct {
 	uuid, name  string
 	owned       bool
 	tag         int
+	protected   bool
 	externalIDs map[string]string
 	ifaces      []string
 }
@@ -383,6 +384,7 @@ func (st *state) addPort(r ovsdb.Row) {
 	ext := strMap(r["external_ids"])
 	p := portRow{uuid: uuidOf(r["_uuid"]), name: str(r["name"]), externalIDs: ext,
 		owned: ext[ExtOwner] == OwnerValue, tag: optInt(r["tag"]), ifaces: uuidSet(r["interfaces"])}
+	p.protected, _ = r["protected"].(bool)
 	st.ports[p.name] = p
 }
 
@@ -492,6 +494,9 @@ func planAdd(st *state, specs []PortSpec) ([]ovsdb.TransactOp, error) {
 		portRow := map[string]any{"name": s.Name, "interfaces": namedRef(ifID), "external_ids": ovsMap(s.ExternalIDs)}
 		if s.Tag > 0 {
 			portRow["tag"] = s.Tag
+		}
+		if s.Protected {
+			portRow["protected"] = true
 		}
 		ops = append(ops,
 			op{"op": "insert", "table": "Interface", "row": ifRow, "uuid-name": ifID},
@@ -786,7 +791,7 @@ func (c *Client) ports(ctx context.Context, names []string) ([]Port, error) {
 		}
 		out = append(out, Port{
 			PortSpec: PortSpec{Name: p.name, Bridge: br, Type: str(r["type"]), Options: strMap(r["options"]),
-				ExternalIDs: p.externalIDs, Tag: p.tag, MTU: optInt(r["mtu_request"]), MAC: optStr(r["mac"])},
+				ExternalIDs: p.externalIDs, Tag: p.tag, MTU: optInt(r["mtu_request"]), MAC: optStr(r["mac"]), Protected: p.protected},
 			OFPort: optInt(r["ofport"]), Error: optStr(r["error"]), MACInUse: optStr(r["mac_in_use"]),
 		})
 	}

@@ -89,8 +89,14 @@ func TestClientAgainstRealOVS(t *testing.T) {
 	// operator's port and a missing one are left alone.
 	second := spec.Clone()
 	second.Name, second.Options = "usp000000000002", map[string]string{"vhost-server-path": filepath.Join(sockDir, "vh2.sock")}
+	second.Protected = true
 	_, err = c.AddPorts(ctx, []ovs.PortSpec{second})
 	require.NoError(t, err)
+	both, err := c.Ports(ctx, []string{spec.Name, second.Name})
+	require.NoError(t, err)
+	require.Len(t, both, 2)
+	assert.False(t, both[0].Protected)
+	assert.True(t, both[1].Protected, "Port.protected is written and read back")
 	for _, name := range []string{"opport", "missing"} {
 		deleted, err := c.DeletePorts(ctx, []string{name})
 		require.NoError(t, err)
