@@ -21,7 +21,9 @@ import (
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vlib"
 	"go.fd.io/govpp/binapi/vpe"
+	"go.fd.io/govpp/binapi/vxlan"
 )
 
 // anyID asks VPP to allocate an id (memif socket id) or means "all"
@@ -41,6 +43,8 @@ type Client struct {
 	ARP        arp.RPCService
 	IP6ND      ip6_nd.RPCService
 	VPE        vpe.RPCService
+	VXLAN      vxlan.RPCService
+	VLib       vlib.RPCService
 }
 
 // NewClient returns a Client whose services all use conn.
@@ -55,6 +59,8 @@ func NewClient(conn api.Connection) *Client {
 		ARP:        arp.NewServiceClient(conn),
 		IP6ND:      ip6_nd.NewServiceClient(conn),
 		VPE:        vpe.NewServiceClient(conn),
+		VXLAN:      vxlan.NewServiceClient(conn),
+		VLib:       vlib.NewServiceClient(conn),
 	}
 }
 
@@ -295,6 +301,13 @@ type BridgeDomain struct {
 	ID      uint32
 	Tag     string
 	Members int
+	Ports   []BridgePort
+}
+
+// BridgePort is one member of a bridge domain and its split-horizon group.
+type BridgePort struct {
+	SwIfIndex uint32
+	SHG       uint8
 }
 
 // BridgeDomains dumps one bridge domain (id) or all (id ^0).
@@ -302,7 +315,11 @@ func (c *Client) BridgeDomains(ctx context.Context, id uint32) ([]BridgeDomain, 
 	var out []BridgeDomain
 	stream, err := c.L2.BridgeDomainDump(ctx, &l2.BridgeDomainDump{BdID: id, SwIfIndex: interface_types.InterfaceIndex(anyID)})
 	err = drain(stream, err, func(d *l2.BridgeDomainDetails) {
-		out = append(out, BridgeDomain{ID: d.BdID, Tag: d.BdTag, Members: len(d.SwIfDetails)})
+		bd := BridgeDomain{ID: d.BdID, Tag: d.BdTag, Members: len(d.SwIfDetails)}
+		for _, p := range d.SwIfDetails {
+			bd.Ports = append(bd.Ports, BridgePort{SwIfIndex: uint32(p.SwIfIndex), SHG: p.Shg})
+		}
+		out = append(out, bd)
 	})
 	if err != nil {
 		return nil, Error("bridge_domain_dump", fmt.Sprintf("bridge domain %d", id), err)

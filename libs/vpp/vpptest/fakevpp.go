@@ -30,7 +30,9 @@ import (
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vlib"
 	"go.fd.io/govpp/binapi/vpe"
+	"go.fd.io/govpp/binapi/vxlan"
 	"go.fd.io/govpp/codec"
 	"go.fd.io/govpp/core"
 
@@ -61,12 +63,16 @@ type Interface struct {
 	VtrOp, VtrTag1 uint32
 	VtrDot1q       bool
 	EFP            bool
+	// Tunnel is set on a VXLAN tunnel (vxlan_add_del_tunnel_v3).
+	Tunnel *vpp.Tunnel
+	L3     bool // the tunnel's is_l3
 }
 
 // BD is a bridge domain in the fake VPP.
 type BD struct {
 	Tag     string
 	Members map[uint32]bool
+	SHG     map[uint32]uint8 // members' split-horizon groups (0 left out)
 }
 
 // FakeVPP is a VPP for tests. The zero value is not usable; use New.
@@ -92,6 +98,8 @@ type FakeVPP struct {
 	Proxies   map[string]bool       // proxy ARP ranges, "table low-high"
 	vhostNext int
 	loopNext  int
+	vxlanNext int
+	nodeNext  map[string]uint32 // add_node_next arcs, "node next"
 }
 
 var _ adapter.VppAPI = (*FakeVPP)(nil)
@@ -100,7 +108,7 @@ var _ adapter.VppAPI = (*FakeVPP)(nil)
 // default memif socket 0, nothing else.
 func New() *FakeVPP {
 	f := &FakeVPP{VppAdapter: mock.NewVppAdapter(), types: map[string]reflect.Type{}, fail: map[string]int32{}}
-	for _, m := range vpp.Messages() {
+	for _, m := range allMessages() {
 		f.types[m.GetMessageName()] = reflect.TypeOf(m).Elem()
 	}
 	f.resetLocked()
@@ -127,7 +135,8 @@ func (f *FakeVPP) resetLocked() {
 	f.routes = map[string]ip.IPRoute{}
 	f.Tables = map[string]bool{}
 	f.Proxies = map[string]bool{}
-	f.vhostNext, f.loopNext = 0, 0
+	f.vhostNext, f.loopNext, f.vxlanNext = 0, 0, 0
+	f.nodeNext = nil
 }
 
 // Restart makes the fake behave like a VPP that was restarted: all
@@ -197,7 +206,7 @@ func (f *FakeVPP) AddInterface(i Interface) uint32 {
 func (f *FakeVPP) AddBD(id uint32, tag string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.BDs[id] = &BD{Tag: tag, Members: map[uint32]bool{}}
+	f.BDs[id] = &BD{Tag: tag, Members: map[uint32]bool{}, SHG: map[uint32]uint8{}}
 }
 
 // Snapshot returns a copy of the interfaces by name, for assertions.
@@ -297,7 +306,7 @@ func (f *FakeVPP) reply(clientID uint32, msgs ...api.Message) error {
 // retvalReply is the reply type of req with Retval set.
 func retvalReply(req api.Message, rv int32) api.Message {
 	name := req.GetMessageName() + "_reply"
-	for _, m := range vpp.Messages() {
+	for _, m := range allMessages() {
 		if m.GetMessageName() == name {
 			r := reflect.New(reflect.TypeOf(m).Elem())
 			r.Elem().FieldByName("Retval").SetInt(int64(rv))
@@ -556,7 +565,7 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 			bd := f.BDs[id]
 			d := &l2.BridgeDomainDetails{BdID: id, BdTag: bd.Tag}
 			for _, sw := range sortedKeys(bd.Members) {
-				d.SwIfDetails = append(d.SwIfDetails, l2.BridgeDomainSwIf{SwIfIndex: interface_types.InterfaceIndex(sw)})
+				d.SwIfDetails = append(d.SwIfDetails, l2.BridgeDomainSwIf{SwIfIndex: interface_types.InterfaceIndex(sw), Shg: bd.SHG[sw]})
 			}
 			d.NSwIfs = uint32(len(d.SwIfDetails))
 			out = append(out, d)
@@ -567,7 +576,7 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 			if _, ok := f.BDs[m.BdID]; ok {
 				return []api.Message{&l2.BridgeDomainAddDelV2Reply{Retval: int32(api.BD_ALREADY_EXISTS)}}
 			}
-			f.BDs[m.BdID] = &BD{Tag: m.BdTag, Members: map[uint32]bool{}}
+			f.BDs[m.BdID] = &BD{Tag: m.BdTag, Members: map[uint32]bool{}, SHG: map[uint32]uint8{}}
 			return []api.Message{&l2.BridgeDomainAddDelV2Reply{BdID: m.BdID}}
 		}
 		bd, ok := f.BDs[m.BdID]
@@ -607,24 +616,112 @@ func (f *FakeVPP) handle(req api.Message) []api.Message {
 		if !ok || (m.Enable && !bdOK) {
 			return []api.Message{&l2.SwInterfaceSetL2BridgeReply{Retval: int32(api.NO_SUCH_ENTRY)}}
 		}
+		if old, ok := f.BDs[i.BD]; ok && i.BD != 0 { // like VPP: one bridge domain per interface
+			delete(old.Members, uint32(m.RxSwIfIndex))
+			delete(old.SHG, uint32(m.RxSwIfIndex))
+		}
+		i.BD = 0
 		if m.Enable {
 			bd.Members[uint32(m.RxSwIfIndex)] = true
-			i.BD = m.BdID
-		} else {
-			if bdOK {
-				delete(bd.Members, uint32(m.RxSwIfIndex))
+			if m.Shg != 0 {
+				bd.SHG[uint32(m.RxSwIfIndex)] = m.Shg
 			}
-			i.BD = 0
+			i.BD = m.BdID
 		}
 		return []api.Message{&l2.SwInterfaceSetL2BridgeReply{}}
 	}
+	if out := f.handleOverlay(req); out != nil {
+		return out
+	}
 	panic(fmt.Sprintf("fake vpp: unhandled %T", req))
+}
+
+func allMessages() []api.Message { return append(vpp.Messages(), vpp.OverlayMessages()...) }
+
+// decapNext are the graph arcs of vxlan4-input the fake knows, like VPP's
+// (error-drop 0, l2-input 1); add_node_next adds more.
+var decapNext = map[string]uint32{"error-drop": 0, "l2-input": 1}
+
+// handleOverlay handles the overlay's messages (vpp.OverlayMessages), nil
+// for any other.
+func (f *FakeVPP) handleOverlay(req api.Message) []api.Message {
+	switch m := req.(type) {
+	case *vlib.AddNodeNext:
+		key := m.NodeName + " " + m.NextName
+		if f.nodeNext == nil {
+			f.nodeNext = map[string]uint32{}
+		}
+		n, ok := f.nodeNext[key]
+		if !ok {
+			if n, ok = decapNext[m.NextName]; !ok {
+				n = uint32(len(decapNext) + len(f.nodeNext))
+			}
+			f.nodeNext[key] = n
+		}
+		return []api.Message{&vlib.AddNodeNextReply{NextIndex: n}}
+	case *vxlan.VxlanAddDelTunnelV3:
+		src, dst := netip.MustParseAddr(m.SrcAddress.String()), netip.MustParseAddr(m.DstAddress.String())
+		for idx, i := range f.Ifs {
+			if t := i.Tunnel; t != nil && t.Src == src && t.Dst == dst && t.VNI == m.Vni && t.DstPort == m.DstPort {
+				if m.IsAdd {
+					return []api.Message{&vxlan.VxlanAddDelTunnelV3Reply{Retval: int32(api.TUNNEL_EXIST)}}
+				}
+				f.deleteIf(idx)
+				return []api.Message{&vxlan.VxlanAddDelTunnelV3Reply{}}
+			}
+		}
+		if !m.IsAdd {
+			return []api.Message{&vxlan.VxlanAddDelTunnelV3Reply{Retval: int32(api.NO_SUCH_ENTRY)}}
+		}
+		t := &vpp.Tunnel{Src: src, Dst: dst, SrcPort: m.SrcPort, DstPort: m.DstPort, VNI: m.Vni, DecapNextIndex: m.DecapNextIndex}
+		idx := f.newIf(&Interface{Name: fmt.Sprintf("vxlan_tunnel%d", f.vxlanNext), DevType: "VXLAN", Tunnel: t, L3: m.IsL3})
+		t.SwIfIndex = idx
+		f.vxlanNext++
+		return []api.Message{&vxlan.VxlanAddDelTunnelV3Reply{SwIfIndex: interface_types.InterfaceIndex(idx)}}
+	case *vxlan.VxlanTunnelV2Dump:
+		out := []api.Message{} // non-nil: handled, even when empty
+		for _, idx := range sortedKeys(f.Ifs) {
+			t := f.Ifs[idx].Tunnel
+			if t == nil {
+				continue
+			}
+			sa, _ := ip_types.ParseAddress(t.Src.String())
+			da, _ := ip_types.ParseAddress(t.Dst.String())
+			out = append(out, &vxlan.VxlanTunnelV2Details{SwIfIndex: interface_types.InterfaceIndex(idx), SrcAddress: sa, DstAddress: da,
+				SrcPort: t.SrcPort, DstPort: t.DstPort, Vni: t.VNI, DecapNextIndex: t.DecapNextIndex,
+				McastSwIfIndex: ^interface_types.InterfaceIndex(0)})
+		}
+		return out
+	case *interfaces.SwInterfaceGetTable:
+		i, ok := f.Ifs[uint32(m.SwIfIndex)]
+		if !ok {
+			return []api.Message{&interfaces.SwInterfaceGetTableReply{Retval: int32(api.INVALID_SW_IF_INDEX)}}
+		}
+		return []api.Message{&interfaces.SwInterfaceGetTableReply{VrfID: i.Table}}
+	case *ip.IPRouteDump:
+		out := []api.Message{}
+		keys := make([]string, 0, len(f.routes))
+		for k := range f.routes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			r := f.routes[k]
+			if r.TableID == m.Table.TableID && (r.Prefix.Address.Af == ip_types.ADDRESS_IP6) == m.Table.IsIP6 {
+				r.NPaths = uint8(len(r.Paths))
+				out = append(out, &ip.IPRouteDetails{Route: r})
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // deleteIf removes an interface and everything VPP removes with it.
 func (f *FakeVPP) deleteIf(idx uint32) {
 	for _, bd := range f.BDs {
 		delete(bd.Members, idx)
+		delete(bd.SHG, idx)
 	}
 	suffix := fmt.Sprintf(" via %d", idx)
 	for r := range f.Routes {
@@ -667,4 +764,31 @@ func sortedKeys[V any](m map[uint32]V) []uint32 {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
+}
+
+// InterfaceAt returns a copy of interface idx.
+func (f *FakeVPP) InterfaceAt(idx uint32) (Interface, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, ok := f.Ifs[idx]
+	if !ok {
+		return Interface{}, false
+	}
+	return *i, true
+}
+
+// BridgePorts returns the members of bridge domain id and their
+// split-horizon groups.
+func (f *FakeVPP) BridgePorts(id uint32) map[uint32]uint8 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	bd, ok := f.BDs[id]
+	if !ok {
+		return nil
+	}
+	out := map[uint32]uint8{}
+	for sw := range bd.Members {
+		out[sw] = bd.SHG[sw]
+	}
+	return out
 }

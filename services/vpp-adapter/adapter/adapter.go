@@ -45,6 +45,10 @@ type Config struct {
 	// ReplayTimeout bounds one replay, so a hung VPP cannot hold requests
 	// off forever.
 	ReplayTimeout time.Duration
+	// VTEP is this node's underlay address (--vtep), the local end of the
+	// overlay's VXLAN tunnels; zero refuses overlay networks (SetOverlay
+	// may set it).
+	VTEP netip.Addr
 }
 
 // Adapter implements contracts.Adapter on VPP.
@@ -66,6 +70,11 @@ type Adapter struct {
 	ready      bool
 	vppVersion string
 	lastErr    string
+	overlay    interface{ Changed() } // SetOverlay; nil: none
+
+	// vtepIf is the VPP interface last found with the VTEP (guarded by
+	// shared; a reconnect may renumber it, checkVTEP looks again then).
+	vtepIf *uint32
 }
 
 var _ contracts.Adapter = (*Adapter)(nil)
@@ -120,6 +129,7 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) (ReplaySummary, error) 
 	for _, e := range sum.events {
 		a.publish(e)
 	}
+	a.changed() // VPP lost its tunnels if it restarted
 	return sum, err
 }
 
@@ -175,12 +185,16 @@ func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 		return nil, err
 	}
 	a.publish(contracts.AttachedEvent(r.Key, r.Network, time.Since(start), describe(resp.Attachment)))
+	a.changed()
 	return resp, nil
 }
 
 func (a *Adapter) attach(ctx context.Context, r *contracts.AttachRequest) (*contracts.AttachResponse, error) {
 	p, err := planAttach(r, a.cfg.TablePerNetwork)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkOverlay(r); err != nil {
 		return nil, err
 	}
 	// Confined before VPP is asked anything.
@@ -586,6 +600,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	case d.removed:
 		a.publish(contracts.DetachedEvent(r.Key, network, time.Since(start), d.what))
 	}
+	a.changed()
 	return &contracts.DetachResponse{Removed: d.removed}, nil
 }
 
@@ -665,6 +680,18 @@ func (a *Adapter) teardown(ctx context.Context, c *vpp.Client, tag string, rec *
 		}
 		if err := deleteInterface(ctx, c, ifc); err != nil {
 			return false, err
+		}
+	}
+	if rec != nil && rec.Attachment.Interface.Overlay != nil {
+		// The network's tunnels go before its bridge domain or loopback.
+		last, err := a.lastOfNetwork(rec)
+		if err != nil {
+			return false, err
+		}
+		if last {
+			if err := a.removeNetworkTunnels(ctx, c, rec.Attachment.Network); err != nil {
+				return false, err
+			}
 		}
 	}
 	if p != nil && p.l3 {
@@ -889,6 +916,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 	}
 	if len(out.Removed) > 0 {
 		a.refreshOwned() // once: it reads and checks every record
+		defer a.changed()
 	}
 	if len(errs) > 0 {
 		return nil, contracts.Errorf(contracts.CodeOf(errs[0]), "gc of network %s: %d of %d removals failed: %v",

@@ -174,6 +174,7 @@ func planMemif(p *plan, r *contracts.AttachRequest, mac *ethernet_types.MacAddre
 	}
 	p.kind = kindMemif
 	cfg := vpp.MemifConfig{ID: m.ID, Secret: m.Secret, MAC: mac}
+	var err error
 	switch m.Role {
 	case contracts.MemifRoleMaster:
 		cfg.Master = true
@@ -184,6 +185,15 @@ func planMemif(p *plan, r *contracts.AttachRequest, mac *ethernet_types.MacAddre
 	switch m.Mode {
 	case contracts.MemifModeEthernet:
 		cfg.Mode = memif.MEMIF_MODE_API_ETHERNET
+		if cfg.MAC == nil {
+			// The host side's derived MAC, not VPP's random one: after a
+			// VPP restart the replay makes the same interface, so the
+			// pod's neighbour entries for it (its gateway, proxy-ARP'd
+			// peers) stay valid.
+			if cfg.MAC, err = parseMAC(contracts.DerivedMAC(r.Key, contracts.SideHost)); err != nil {
+				return err
+			}
+		}
 	case contracts.MemifModeIP:
 		cfg.Mode = memif.MEMIF_MODE_API_IP
 		cfg.MAC = nil // an IP-mode memif has no MAC

@@ -88,6 +88,13 @@ func TestPlanAttachRejects(t *testing.T) {
 	p, err := planAttach(base(), false)
 	require.NoError(t, err)
 	assert.Equal(t, uint32(DefaultMemifRingSize), p.memif.RingSize)
+	require.NotNil(t, p.memif.MAC, "an ethernet memif gets the host side's derived MAC: the same after a replay")
+	assert.Equal(t, contracts.DerivedMAC(base().Key, contracts.SideHost), p.memif.MAC.String())
+	ipMode := base()
+	ipMode.Interface.Memif.Mode = contracts.MemifModeIP
+	p, err = planAttach(ipMode, false)
+	require.NoError(t, err)
+	assert.Nil(t, p.memif.MAC, "an IP-mode memif has no MAC")
 
 	// The largest values contracts/limits allows on VPP plan.
 	r := base()

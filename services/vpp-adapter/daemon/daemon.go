@@ -8,6 +8,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"sync"
 	"time"
 
 	govppadapter "go.fd.io/govpp/adapter"
@@ -15,6 +16,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/vpp-adapter/adapter"
 )
@@ -45,6 +47,8 @@ type Daemon struct {
 	*adapterkit.Base
 	cfg     Config
 	Adapter *adapter.Adapter
+	// Overlay is the overlay discovery, nil without --vtep.
+	Overlay *overlay.Manager
 }
 
 // Start opens the records, connects to NATS and starts serving; VPP is
@@ -79,6 +83,16 @@ func Start(cfg Config) (*Daemon, error) {
 	d := &Daemon{Base: b, cfg: cfg}
 	d.Adapter = adapter.New(adapter.Config{Store: st, Roots: roots, Log: b.Log, Metrics: b.Metrics, Events: b.Publisher(),
 		TablePerNetwork: cfg.TablePerNetwork})
+	// The overlay needs the adapter (its Dataplane) and the adapter its
+	// VTEP, before any request.
+	if d.Overlay, err = b.NewOverlay(d.Adapter); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if d.Overlay != nil {
+		d.Adapter.SetOverlay(d.Overlay)
+		b.Log.Info().Str("vtep", d.Overlay.VTEP().String()).Msg("overlay networks enabled")
+	}
 	if err := b.Serve(d.Adapter, adapterkit.ServiceOptions{
 		Description: "usrsp VPP adapter (memif, vhost-user, af_packet) for VPP " + vpp.BuiltFor,
 		Metadata:    map[string]string{"vpp-version": vpp.BuiltFor, "vpp-api-socket": cfg.APISocket},
@@ -93,6 +107,16 @@ func Start(cfg Config) (*Daemon, error) {
 // on every connect, then closes the daemon.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
+	var overlayDone sync.WaitGroup
+	if d.Overlay != nil {
+		// Waited for before Close: its "leaving" announcement needs NATS.
+		overlayDone.Go(func() {
+			if err := d.Overlay.Run(ctx); err != nil {
+				d.Log.Error().Err(err).Msg("overlay discovery stopped")
+			}
+		})
+	}
+	defer overlayDone.Wait()
 	loop := &vpp.Loop{
 		NewAdapter: d.cfg.NewVPP,
 		Up: func(ctx context.Context, s vpp.Session) {

@@ -95,6 +95,10 @@ func (i *Instance) Run() {
 	}
 }
 
+// Stop stops the daemon like a process that exits (its overlay, if any,
+// announces that it leaves); Restart runs it again.
+func (i *Instance) Stop() { i.stop() }
+
 // Restart stops the daemon and runs a new one on the same records, NATS
 // and VPP, like a restarted process; it returns once that one is ready.
 func (i *Instance) Restart(t *testing.T) {
