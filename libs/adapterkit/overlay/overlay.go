@@ -37,6 +37,11 @@ import (
 // stops is forgotten after HoldIntervals of its intervals.
 const DefaultInterval = 5 * time.Second
 
+// coalesce is how long the Manager gathers local changes before it looks
+// at them: a burst of attaches costs one read of the members, not one per
+// pod.
+const coalesce = 100 * time.Millisecond
+
 // HoldIntervals is how many of a peer's intervals may pass silently
 // before it is forgotten and its tunnels removed.
 const HoldIntervals = 3
@@ -212,6 +217,17 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.announceAsNew()
 			continue
 		case <-m.nudge:
+			// A burst of attaches nudges once per pod; reading the
+			// members once per coalesce window bounds the cost.
+			select {
+			case <-time.After(coalesce):
+			case <-ctx.Done():
+				continue
+			}
+			select {
+			case <-m.nudge:
+			default:
+			}
 			if m.membersChanged() {
 				m.announce(false)
 			}
