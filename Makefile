@@ -51,6 +51,10 @@ test: deps ## unit and integration tests of every module (README's test command)
 e2e: deps ## end-to-end on a private OVS-DPDK: libcni -> cni-entry -> NATS -> ovs-adapter -> testpmd/pod-consumer (root)
 	cd tools && $(GO) test -tags e2e -race -count=1 -v -timeout 20m ./e2e/
 
+.PHONY: e2e-overlay
+e2e-overlay: deps ## only the overlay e2e tests (issue 13): VXLAN between vswitches in netns "nodes", peers over NATS (root)
+	cd tools && $(GO) test -tags e2e -race -count=1 -v -timeout 20m -run '^TestOverlay' ./e2e/
+
 .PHONY: demo
 demo: deps ## README's first command: OVS-DPDK + NATS + adapter, two pods, traffic and events, then teardown (root)
 	$(GO) run ./tools/cmd/usrsp-demo

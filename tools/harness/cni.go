@@ -104,7 +104,7 @@ func (h *Harness) NetworkFrom(plugin map[string]any) (*Network, error) {
 		"podMountPath": h.PodMountPath(),
 		"logFile":      filepath.Join(h.LogDir(), "userspace.log"),
 		"logLevel":     "debug",
-		"nats":         map[string]any{"url": h.NATS.ClientURL(), "timeout": "2s"},
+		"nats":         map[string]any{"url": h.NATSURL(), "timeout": "2s"},
 	} {
 		p[k] = v
 	}

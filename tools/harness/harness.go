@@ -4,7 +4,9 @@
 // contracts.EngineVPP), an embedded NATS, the engine's adapter as a
 // separate process, and "pods" (network namespaces, each with its own
 // directory) attached through the built cni-entry exactly as Multus does,
-// through libcni.
+// through libcni. NewCluster brings up several such nodes sharing a NATS
+// (cluster), their vswitches in network namespaces joined by a veth
+// underlay, for the overlay tests.
 //
 // Everything it starts is stopped by pid and everything it creates is
 // removed by Close, also after a failure half-way.
@@ -52,6 +54,32 @@ type Config struct {
 	// contracts.EngineVPP (a host VPP from USRSP_VPP_BIN, no lock, no
 	// hugepages).
 	Engine contracts.Engine
+	// NATSURL is an external NATS (comma-separated URLs) for cni-entry, the
+	// harness's client NC and the adapter; empty: an embedded server of the
+	// node's own (Harness.NATS).
+	NATSURL string
+	// AdapterNATSURL is the adapter's NATS when it differs from NATSURL (a
+	// NATS cluster: the adapter on one server, cni-entry on another).
+	AdapterNATSURL string
+	// Netns is the network namespace (an `ip netns` name) the vswitch runs
+	// in, a Cluster node's; empty: the host's. The adapter, NATS and the
+	// pods' processes stay in their own namespaces.
+	Netns string
+	// AdapterArgs are extra adapter flags (e.g. --vtep, --overlay-interval).
+	AdapterArgs []string
+	// OVSLocked says the caller holds ovsdpdk.Lock already: a Cluster runs
+	// several private OVS-DPDK instances under one lock.
+	OVSLocked bool
+	// OVSSocketMemMB is the private OVS-DPDK's dpdk-socket-mem in MB (0:
+	// libs/ovsdpdk's default); several instances must share the hugepages.
+	OVSSocketMemMB int
+	// VPPStartupCLI are CLI commands the host VPP runs at every start (its
+	// startup.conf's startup-config), as an operator configures a node's
+	// uplink: a restarted VPP restores them by itself.
+	VPPStartupCLI []string
+	// vswitchUp runs after the vswitch started and after every
+	// RestartVswitch: a Cluster puts the underlay on it again.
+	vswitchUp func(ctx context.Context, h *Harness) error
 }
 
 // Harness is a running node.
@@ -61,8 +89,8 @@ type Harness struct {
 	Bin  string            // userspace, host-local, ovs-adapter, vpp-adapter, pod-consumer
 	OVS  *ovsdpdk.Instance // engine ovs-dpdk only
 	VPP  *VPP              // engine vpp only: the host VPP
-	NATS *server.Server
-	NC   *nats.Conn // a client connection for the caller (events, status)
+	NATS *server.Server    // the embedded server; nil with Config.NATSURL
+	NC   *nats.Conn        // a client connection for the caller (events, status), on NATSURL
 	// Adapter is the adapter process (ovs-adapter or vpp-adapter); restart
 	// it with StartAdapter.
 	Adapter *Adapter
@@ -75,7 +103,7 @@ type Harness struct {
 // New brings up the node: binaries, the vswitch (private OVS-DPDK under
 // its lock, or host VPP), NATS and the adapter (ready). On error everything
 // started is stopped again.
-func New(ctx context.Context, cfg Config) (h *Harness, err error) {
+func New(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("harness: needs root (hugepages, network namespaces)")
 	}
@@ -108,7 +136,9 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h = &Harness{cfg: cfg, Dir: dir, Bin: cfg.BinDir}
+	// Not the named result: a failing return nils that before the deferred
+	// Close runs.
+	h := &Harness{cfg: cfg, Dir: dir, Bin: cfg.BinDir}
 	h.onClose(func() error { return os.RemoveAll(dir) })
 	success := false
 	defer func() {
@@ -122,7 +152,7 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 		}
 	}
 
-	if cfg.Engine == contracts.EngineOVSDPDK {
+	if cfg.Engine == contracts.EngineOVSDPDK && !cfg.OVSLocked {
 		if err := h.step("waiting for the OVS-DPDK lock "+ovsdpdk.LockFile, func() error { return h.lock(ctx) }); err != nil {
 			return nil, err
 		}
@@ -138,21 +168,7 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 	if err := h.startVswitch(ctx); err != nil {
 		return nil, err
 	}
-	if err := h.step("starting embedded NATS", func() error {
-		srv, err := natstest.Start(nil)
-		if err != nil {
-			return err
-		}
-		h.NATS = srv
-		h.onClose(func() error { srv.Shutdown(); srv.WaitForShutdown(); return nil })
-		nc, err := nats.Connect(srv.ClientURL(), nats.Name("usrsp-harness"))
-		if err != nil {
-			return err
-		}
-		h.NC = nc
-		h.onClose(func() error { nc.Close(); return nil })
-		return nil
-	}); err != nil {
+	if err := h.startNATS(); err != nil {
 		return nil, err
 	}
 	if err := h.StartAdapter(ctx); err != nil {
@@ -160,6 +176,49 @@ func New(ctx context.Context, cfg Config) (h *Harness, err error) {
 	}
 	success = true
 	return h, nil
+}
+
+// startNATS starts the embedded NATS (unless Config.NATSURL names one) and
+// connects NC.
+func (h *Harness) startNATS() error {
+	what := "connecting to NATS " + h.cfg.NATSURL
+	if h.cfg.NATSURL == "" {
+		what = "starting embedded NATS"
+	}
+	return h.step(what, func() error {
+		if h.cfg.NATSURL == "" {
+			srv, err := natstest.Start(nil)
+			if err != nil {
+				return err
+			}
+			h.NATS = srv
+			h.onClose(func() error { srv.Shutdown(); srv.WaitForShutdown(); return nil })
+		}
+		nc, err := nats.Connect(h.NATSURL(), nats.Name("usrsp-harness-"+h.cfg.Node))
+		if err != nil {
+			return err
+		}
+		h.NC = nc
+		h.onClose(func() error { nc.Close(); return nil })
+		return nil
+	})
+}
+
+// NATSURL is the NATS that cni-entry and NC use: Config.NATSURL or the
+// embedded server's.
+func (h *Harness) NATSURL() string {
+	if h.cfg.NATSURL != "" {
+		return h.cfg.NATSURL
+	}
+	return h.NATS.ClientURL()
+}
+
+// adapterNATSURL is the adapter's NATS.
+func (h *Harness) adapterNATSURL() string {
+	if h.cfg.AdapterNATSURL != "" {
+		return h.cfg.AdapterNATSURL
+	}
+	return h.NATSURL()
 }
 
 // Logf prints a progress line.
@@ -179,11 +238,16 @@ func (h *Harness) step(what string, fn func() error) error {
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
-// startVswitch starts the engine's vswitch and registers its stop.
+// startVswitch starts the engine's vswitch (in Config.Netns) and registers
+// its stop.
 func (h *Harness) startVswitch(ctx context.Context) error {
-	if h.cfg.Engine == contracts.EngineVPP {
-		return h.step("starting host VPP", func() error {
-			v, err := newVPP("host-vpp", filepath.Join(h.Dir, "vpp"), 0, exec.CommandContext, exec.CommandContext)
+	where := ""
+	if h.cfg.Netns != "" {
+		where = " in netns " + h.cfg.Netns
+	}
+	err := h.step("starting "+h.vswitchName()+where, func() error {
+		if h.cfg.Engine == contracts.EngineVPP {
+			v, err := newVPP("host-vpp", filepath.Join(h.Dir, "vpp"), 0, h.cfg.VPPStartupCLI, h.vswitchCommand, exec.CommandContext)
 			if err != nil {
 				return err
 			}
@@ -193,10 +257,8 @@ func (h *Harness) startVswitch(ctx context.Context) error {
 			}
 			h.VPP = v
 			return nil
-		})
-	}
-	return h.step("starting private OVS-DPDK", func() error {
-		inst, err := ovsdpdk.Start(ctx, ovsdpdk.Config{Dir: filepath.Join(h.Dir, "ovs")})
+		}
+		inst, err := ovsdpdk.Start(ctx, ovsdpdk.Config{Dir: filepath.Join(h.Dir, "ovs"), Netns: h.cfg.Netns, SocketMemMB: h.cfg.OVSSocketMemMB})
 		if err != nil {
 			return err
 		}
@@ -204,6 +266,33 @@ func (h *Harness) startVswitch(ctx context.Context) error {
 		h.onClose(inst.Stop)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return h.afterVswitchUp(ctx)
+}
+
+func (h *Harness) vswitchName() string {
+	if h.cfg.Engine == contracts.EngineVPP {
+		return "host VPP"
+	}
+	return "private OVS-DPDK"
+}
+
+// vswitchCommand makes the host VPP's process, in Config.Netns if set.
+func (h *Harness) vswitchCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if h.cfg.Netns == "" {
+		return exec.CommandContext(ctx, name, args...)
+	}
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.cfg.Netns, name}, args...)...)
+}
+
+// afterVswitchUp runs Config.vswitchUp on a (re)started vswitch.
+func (h *Harness) afterVswitchUp(ctx context.Context) error {
+	if h.cfg.vswitchUp == nil {
+		return nil
+	}
+	return h.step("underlay on the "+h.vswitchName(), func() error { return h.cfg.vswitchUp(ctx, h) })
 }
 
 // Engine is the node's vswitch engine.
@@ -212,11 +301,19 @@ func (h *Harness) Engine() contracts.Engine { return h.cfg.Engine }
 // RestartVswitch kills the vswitch with SIGKILL, as a crash would, and
 // starts it again: ovs-vswitchd (OVSDB keeps its database) or the host VPP
 // (which comes back empty, for the adapter to replay).
+//
+// On a Cluster node the underlay is put on the new vswitch again.
 func (h *Harness) RestartVswitch(ctx context.Context) error {
+	var err error
 	if h.cfg.Engine == contracts.EngineVPP {
-		return h.VPP.Restart(ctx)
+		err = h.VPP.Restart(ctx)
+	} else {
+		err = h.OVS.RestartVswitchd(ctx, true)
 	}
-	return h.OVS.RestartVswitchd(ctx, true)
+	if err != nil {
+		return err
+	}
+	return h.afterVswitchUp(ctx)
 }
 
 // Node is the node name in the NATS subjects.
@@ -313,7 +410,7 @@ func (h *Harness) StartAdapter(ctx context.Context) error {
 			return err
 		}
 		defer out.Close()
-		args := []string{"--nats-url", h.NATS.ClientURL(), "--node", h.cfg.Node, "--state-dir", h.StateDir(),
+		args := []string{"--nats-url", h.adapterNATSURL(), "--node", h.cfg.Node, "--state-dir", h.StateDir(),
 			"--metrics-addr", addr, "--log-level", h.cfg.AdapterLogLevel,
 			"--shared-dir", h.SharedDir(), "--link-dir", h.LinkDir()}
 		if h.cfg.Engine == contracts.EngineVPP {
@@ -321,6 +418,7 @@ func (h *Harness) StartAdapter(ctx context.Context) error {
 		} else {
 			args = append(args, "--ovsdb", h.OVS.DBRemote(), "--ovs-rundir", h.OVS.RunDir())
 		}
+		args = append(args, h.cfg.AdapterArgs...)
 		cmd := exec.Command(filepath.Join(h.Bin, name), args...)
 		cmd.Stdout, cmd.Stderr = out, out
 		// Own process group: Ctrl-C reaches the harness, which stops it by pid.

@@ -91,3 +91,19 @@ func ParseDumpPorts(out string) (PortStats, error) {
 	}
 	return PortStats{RXPackets: v[0], RXDropped: v[1], TXPackets: v[2], TXDropped: v[3]}, nil
 }
+
+// VXLANPorts lists the OVS interfaces of type vxlan, one line each: name
+// and options (remote_ip, key, dst_port), as ovs-vsctl prints them.
+func (h *Harness) VXLANPorts(ctx context.Context) ([]string, error) {
+	out, err := h.OVS.Vsctl(ctx, "--format=csv", "--no-headings", "--data=bare", "--columns=name,options", "find", "Interface", "type=vxlan")
+	if err != nil {
+		return nil, err
+	}
+	var ports []string
+	for _, line := range strings.Split(out, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			ports = append(ports, line)
+		}
+	}
+	return ports, nil
+}

@@ -51,12 +51,13 @@ type VPP struct {
 }
 
 // newVPP writes the startup.conf of a VPP named name into dir. mainCore
-// pins its main thread (host on 0, pods on 1, so they do not all share one).
-func newVPP(name, dir string, mainCore int, command, cli func(context.Context, string, ...string) *exec.Cmd) (*VPP, error) {
+// pins its main thread (host on 0, pods on 1, so they do not all share one);
+// startupCLI runs at every start.
+func newVPP(name, dir string, mainCore int, startupCLI []string, command, cli func(context.Context, string, ...string) *exec.Cmd) (*VPP, error) {
 	if r := VPPMissing(); r != "" {
 		return nil, errors.New("harness: no VPP: " + r)
 	}
-	v, err := vppproc.New(vppproc.Config{Name: name, Dir: dir, MainCore: mainCore, Command: command})
+	v, err := vppproc.New(vppproc.Config{Name: name, Dir: dir, MainCore: mainCore, Command: command, StartupCLI: startupCLI})
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
@@ -93,7 +94,7 @@ func (p *Pod) StartVPP(ctx context.Context) (*VPP, error) {
 		return cmd
 	}
 	// The main thread on CPU 1: the host VPP's is on 0.
-	v, err := newVPP(p.Name+"-vpp", dir, 1, p.Command, inPod)
+	v, err := newVPP(p.Name+"-vpp", dir, 1, nil, p.Command, inPod)
 	if err != nil {
 		return nil, err
 	}
@@ -211,4 +212,88 @@ func ParseMemifSockets(out string) []string {
 		}
 	}
 	return socks
+}
+
+// VXLANTunnels lists the VXLAN tunnels, one `show vxlan tunnel` line each
+// ("[0] instance 0 src … dst … vni … sw-if-idx …").
+func (v *VPP) VXLANTunnels(ctx context.Context) ([]string, error) {
+	return cliParse(ctx, v, "show vxlan tunnel", ParseVXLANTunnels)
+}
+
+// ParseVXLANTunnels reads the tunnel lines of `show vxlan tunnel` output
+// ("No vxlan tunnels configured..." when there are none).
+func ParseVXLANTunnels(out string) []string {
+	var tuns []string
+	for _, line := range strings.Split(out, "\n") {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "[") {
+			tuns = append(tuns, line)
+		}
+	}
+	return tuns
+}
+
+// InterfaceMTUs maps every interface's name to its L3 MTU (the first of
+// `show interface`'s L3/IP4/IP6/MPLS column).
+func (v *VPP) InterfaceMTUs(ctx context.Context) (map[string]int, error) {
+	return cliParse(ctx, v, "show interface", ParseInterfaceMTUs)
+}
+
+// ParseInterfaceMTUs reads `show interface` output into name → L3 MTU.
+func ParseInterfaceMTUs(out string) map[string]int {
+	mtus := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if line == "" || line[0] == ' ' || len(f) < 4 || f[0] == "Name" {
+			continue
+		}
+		if mtu, err := strconv.Atoi(strings.SplitN(f[3], "/", 2)[0]); err == nil {
+			mtus[f[0]] = mtu
+		}
+	}
+	return mtus
+}
+
+// BridgeDomainSHGs maps every interface of bridge domain id to its
+// split-horizon group (`show bridge-domain <id> detail`).
+func (v *VPP) BridgeDomainSHGs(ctx context.Context, id uint32) (map[string]int, error) {
+	return cliParse(ctx, v, fmt.Sprintf("show bridge-domain %d detail", id), ParseBridgeDomainSHGs)
+}
+
+// ParseBridgeDomainSHGs reads the interface table of `show bridge-domain
+// <id> detail` output into name → SHG.
+func ParseBridgeDomainSHGs(out string) map[string]int {
+	shgs := map[string]int{}
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 3 && f[0] == "Interface" && f[3] == "SHG":
+			in = true
+		case !in || len(f) < 4:
+		default:
+			if shg, err := strconv.Atoi(f[3]); err == nil {
+				shgs[f[0]] = shg
+			}
+		}
+	}
+	return shgs
+}
+
+// awaitAddress waits until interface ifc has address addr (a CIDR) and
+// is up, as after VPP ran its startup config. There is no event for it:
+// this polls `show interface address`, bounded by 30 s.
+func (v *VPP) awaitAddress(ctx context.Context, ifc, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		out, err := v.CLI(ctx, "show interface address "+ifc)
+		if err == nil && strings.Contains(out, ifc+" (up)") && strings.Contains(out, "L3 "+addr) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s has no address %s: %w (last: %q, %v)", v.Name, ifc, addr, ctx.Err(), out, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

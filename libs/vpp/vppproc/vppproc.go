@@ -70,6 +70,10 @@ type Config struct {
 	// Command makes the VPP process, e.g. inside a pod's network
 	// namespace; nil runs the binary directly.
 	Command func(ctx context.Context, name string, args ...string) *exec.Cmd
+	// StartupCLI are CLI commands VPP runs at every start (unix {
+	// startup-config }), as an operator configures a node's uplink: a
+	// restarted VPP restores them by itself.
+	StartupCLI []string
 }
 
 // VPP is one VPP process. It idles with poll-sleep-usec, so several fit
@@ -103,6 +107,14 @@ func New(c Config) (*VPP, error) {
 	if v.command == nil {
 		v.command = exec.CommandContext
 	}
+	startup := "" // unix { startup-config }
+	if len(c.StartupCLI) > 0 {
+		file := filepath.Join(c.Dir, "startup.cli")
+		if err := os.WriteFile(file, []byte(strings.Join(c.StartupCLI, "\n")+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		startup = "\n  startup-config " + file
+	}
 	plugins := "" // VPP's default plugin path and set
 	if p := os.Getenv(EnvPluginPath); p != "" {
 		plugins = "plugins {\n  path " + p + "\n"
@@ -116,7 +128,7 @@ func New(c Config) (*VPP, error) {
   cli-listen %[1]s
   runtime-dir %[2]s
   log %[2]s/vpp.log
-  poll-sleep-usec 100
+  poll-sleep-usec 100%[7]s
 }
 api-segment { prefix %[3]s }
 socksvr { socket-name %[4]s }
@@ -124,7 +136,7 @@ statseg { socket-name %[2]s/stats.sock }
 memory { main-heap-size 512M main-heap-page-size 4k }
 buffers { buffers-per-numa 16384 page-size 4k }
 cpu { main-core %[5]d }
-%[6]s`, v.CLISock, c.Dir, v.prefix, v.APISock, c.MainCore%runtime.NumCPU(), plugins)
+%[6]s`, v.CLISock, c.Dir, v.prefix, v.APISock, c.MainCore%runtime.NumCPU(), plugins, startup)
 	if err := os.WriteFile(v.Conf(), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}

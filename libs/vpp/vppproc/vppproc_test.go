@@ -3,6 +3,7 @@ package vppproc_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,6 +86,21 @@ func TestStartupConf(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "api.sock"), v.APISock)
 	assert.Equal(t, filepath.Join(dir, "cli.sock"), v.CLISock)
 	assert.Zero(t, v.PID())
+	assert.NotContains(t, string(conf), "startup-config", "no StartupCLI")
+	assert.NoFileExists(t, filepath.Join(dir, "startup.cli"))
+}
+
+func TestStartupCLI(t *testing.T) {
+	fakeBin(t, "/bin/true")
+	dir := t.TempDir()
+	v, err := vppproc.New(vppproc.Config{Name: "cli", Dir: dir, StartupCLI: []string{"create loopback interface", "set interface state loop0 up"}})
+	require.NoError(t, err)
+	conf, err := os.ReadFile(v.Conf())
+	require.NoError(t, err)
+	assert.Contains(t, string(conf), "startup-config "+filepath.Join(dir, "startup.cli"))
+	cli, err := os.ReadFile(filepath.Join(dir, "startup.cli"))
+	require.NoError(t, err)
+	assert.Equal(t, "create loopback interface\nset interface state loop0 up\n", string(cli))
 }
 
 func TestStartFailsWhenVPPExits(t *testing.T) {
@@ -105,23 +121,45 @@ func TestRealVPP(t *testing.T) {
 	dir, err := os.MkdirTemp("", "usrsp-vppproc-") // short: socket paths
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	v, err := vppproc.New(vppproc.Config{Name: "real", Dir: dir, MainCore: 1})
+	v, err := vppproc.New(vppproc.Config{Name: "real", Dir: dir, MainCore: 1,
+		StartupCLI: []string{"create loopback interface", "set interface state loop0 up"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	require.NoError(t, v.Start(ctx), v.LogTail(20))
+	awaitLoopUp(t, ctx, v)
 	first := v.PID()
 	require.NotZero(t, first)
 	assert.ErrorContains(t, v.Start(ctx), "already running")
 	require.NoError(t, v.Restart(ctx))
 	assert.NotEqual(t, first, v.PID(), "a new process")
+	awaitLoopUp(t, ctx, v) // StartupCLI again
 	require.NoError(t, v.Kill(syscall.SIGTERM))
 	assert.Zero(t, v.PID())
 	require.NoError(t, v.Stop())
 	shm, _ := filepath.Glob("/dev/shm/usrsp*")
 	for _, f := range shm {
 		assert.False(t, strings.HasPrefix(filepath.Base(f), "usrsp"+strconv.Itoa(os.Getpid())+"-"), "shared memory left: %s", f)
+	}
+}
+
+// awaitLoopUp waits until the StartupCLI's loopback is up: VPP runs the
+// startup config shortly after its API answers, with no event to wait for,
+// so this polls vppctl (bounded by ctx).
+func awaitLoopUp(t *testing.T, ctx context.Context, v *vppproc.VPP) {
+	t.Helper()
+	vppctl := filepath.Join(filepath.Dir(v.Bin), "vppctl")
+	for {
+		out, _ := exec.CommandContext(ctx, vppctl, "-s", v.CLISock, "show interface loop0").CombinedOutput()
+		if strings.Contains(string(out), " up ") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("loop0 of the startup CLI not up: %v\n%s", ctx.Err(), out)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
