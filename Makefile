@@ -26,7 +26,7 @@ export USRSP_VPP_BIN USRSP_VPP_PLUGIN_PATH USRSP_VPP_REQUIRED
 
 .PHONY: help
 help: ## list targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build every module and the binaries into bin/
