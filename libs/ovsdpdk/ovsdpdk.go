@@ -357,17 +357,29 @@ func freeHugeMB() (mb int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	var free, sizeKB int
-	for _, line := range strings.Split(string(b), "\n") {
+	return parseFreeHugeMB(string(b))
+}
+
+// parseFreeHugeMB reads free hugepage MB from meminfo text. Reserved pages
+// (HugePages_Rsvd) count as free there but are promised to a mapping
+// already, so they are not free for a new instance.
+func parseFreeHugeMB(meminfo string) (mb int, ok bool) {
+	var free, rsvd, sizeKB int
+	for _, line := range strings.Split(meminfo, "\n") {
 		f := strings.Fields(line)
-		switch {
-		case len(f) >= 2 && f[0] == "HugePages_Free:":
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "HugePages_Free:":
 			free, _ = strconv.Atoi(f[1])
-		case len(f) >= 2 && f[0] == "Hugepagesize:":
+		case "HugePages_Rsvd:":
+			rsvd, _ = strconv.Atoi(f[1])
+		case "Hugepagesize:":
 			sizeKB, _ = strconv.Atoi(f[1])
 		}
 	}
-	return free * sizeKB / 1024, sizeKB > 0
+	return max(0, free-rsvd) * sizeKB / 1024, sizeKB > 0
 }
 
 func pidOf(cmd *exec.Cmd, done chan struct{}) int {

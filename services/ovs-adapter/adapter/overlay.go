@@ -157,7 +157,7 @@ func (a *Adapter) SyncTunnels(ctx context.Context, want []overlay.Tunnel, prune 
 	slices.Sort(doomed)
 	if len(doomed) > 0 {
 		if _, err := a.cfg.OVS.DeletePorts(ctx, doomed); err != nil {
-			return err
+			return fmt.Errorf("tunnels: %w", err)
 		}
 	}
 	if len(add) > 0 {

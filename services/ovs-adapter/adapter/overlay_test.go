@@ -189,12 +189,16 @@ func TestTunnelsOfGoneNetworks(t *testing.T) {
 			k := key("c1", "net1")
 			_, err := e.a.Attach(ctx, overlayReq(k, e.sockDir, 0))
 			require.NoError(t, err)
-			other := overlayReq(key("c2", "net1"), e.sockDir, 0)
+			// Another overlay network: its own VLAN and VNI, as on real
+			// OVS (one overlay network per bridge and VLAN; one VNI per
+			// peer VTEP and UDP port).
+			other := overlayReq(key("c2", "net1"), e.sockDir, 8)
 			other.Network = "keep"
+			other.Interface.Overlay.VNI = ovlVNI + 1
 			_, err = e.a.Attach(ctx, other)
 			require.NoError(t, err)
 			keep := tunnel(vtepA, vtepB, "node-b")
-			keep.Network = "keep"
+			keep.Network, keep.VNI = "keep", ovlVNI+1
 			require.NoError(t, e.a.SyncTunnels(ctx, []overlay.Tunnel{tunnel(vtepA, vtepB, "node-b"), keep}, false))
 			require.Len(t, tunnelPorts(t, sw), 2)
 

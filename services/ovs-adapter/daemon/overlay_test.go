@@ -41,17 +41,20 @@ func awaitTunnels(t *testing.T, fake *ovstest.Fake, want ...string) {
 
 // TestOverlayDaemons: two daemons (fake OVS) with --vtep on one NATS find
 // each other and tunnel their shared overlay network; when one stops, its
-// "leaving" removes the other's tunnel at once.
+// "leaving" removes the other's tunnel at once. node-b announces every 10s,
+// so node-a would forget it only after 30s, well past awaitTunnels' bound:
+// only the "leaving" can remove the tunnel in time.
 func TestOverlayDaemons(t *testing.T) {
 	srv := natstest.Run(t)
 	ctx := context.Background()
 	vteps := []string{"10.232.0.1", "10.232.0.2"}
+	intervals := []time.Duration{100 * time.Millisecond, 10 * time.Second}
 	fakes := []*ovstest.Fake{ovstest.New(), ovstest.New()}
 	stops := make([]func(), 2)
 	nc, _ := subscribe(t, srv.ClientURL())
 	for i, node := range []string{"node-a", "node-b"} {
 		cfg := config(t, srv.ClientURL(), node, nil, fakes[i])
-		cfg.VTEP, cfg.OverlayInterval = vteps[i], 100*time.Millisecond
+		cfg.VTEP, cfg.OverlayInterval = vteps[i], intervals[i]
 		_, stops[i] = runDaemon(t, cfg)
 		sock := filepath.Join(podDir(t, cfg, "pod"), "vh.sock")
 		_, err := contracts.NewClient(nc, node, 20*time.Second).Attach(ctx, contracts.EngineOVSDPDK, &contracts.AttachRequest{

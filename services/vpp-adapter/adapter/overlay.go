@@ -104,6 +104,10 @@ func (a *Adapter) Members() []contracts.OverlayMember {
 type overlayNet struct {
 	bridge, vlan uint32 // bridge networks
 	l3           *plan  // routed networks: the table and loopback of one attachment
+	// local are the addresses of this node's pods on a routed network: a
+	// peer announcing one of them gets no route for it (it would become a
+	// second path of the local pod's route and take half its traffic).
+	local map[netip.Addr]bool
 }
 
 // overlayNets reads the local overlay networks from the records.
@@ -118,20 +122,30 @@ func (a *Adapter) overlayNets() (map[string]overlayNet, error) {
 		if h.Overlay == nil {
 			continue
 		}
-		if _, ok := nets[r.Attachment.Network]; ok {
+		if n, ok := nets[r.Attachment.Network]; ok {
+			addLocal(n.local, h)
 			continue
 		}
 		p, err := planAttach(&contracts.AttachRequest{Key: r.Attachment.Key, Network: r.Attachment.Network, Interface: h}, r.Table != 0)
 		if err != nil {
 			continue
 		}
-		n := overlayNet{bridge: p.bridge, vlan: p.vlan}
+		n := overlayNet{bridge: p.bridge, vlan: p.vlan, local: map[netip.Addr]bool{}}
 		if p.l3 {
 			n.l3 = p
 		}
+		addLocal(n.local, h)
 		nets[r.Attachment.Network] = n
 	}
 	return nets, nil
+}
+
+func addLocal(local map[netip.Addr]bool, h contracts.HostInterface) {
+	for _, ip := range h.IPs {
+		if p, err := netip.ParsePrefix(ip.Address); err == nil {
+			local[p.Addr()] = true
+		}
+	}
 }
 
 // ourTunnel is a tunnel the adapter created: its interface (by tag) and
@@ -140,6 +154,7 @@ type ourTunnel struct {
 	ifc vpp.Interface
 	tun vpp.Tunnel
 	bd  uint32 // bridge domain it is a member of, 0: none
+	shg uint8  // its split-horizon group there
 }
 
 // tunnelView is what one sync reads of VPP: the tunnels tagged
@@ -156,11 +171,15 @@ func readTunnels(ctx context.Context, c *vpp.Client) (tunnelView, error) {
 	if err != nil {
 		return v, err
 	}
-	bdOf := map[uint32]uint32{}
+	type membership struct {
+		bd  uint32
+		shg uint8
+	}
+	bdOf := map[uint32]membership{}
 	for _, bd := range bds {
 		v.bridges[bd.ID] = true
 		for _, p := range bd.Ports {
-			bdOf[p.SwIfIndex] = bd.ID
+			bdOf[p.SwIfIndex] = membership{bd.ID, p.SHG}
 		}
 	}
 	ifs, err := c.InterfacesTagged(ctx, TunnelTagPrefix)
@@ -177,7 +196,8 @@ func readTunnels(ctx context.Context, c *vpp.Client) (tunnelView, error) {
 		if i < 0 {
 			continue // tagged by us but not a VXLAN tunnel: not ours to delete
 		}
-		out[ifc.Tag] = ourTunnel{ifc: ifc, tun: tuns[i], bd: bdOf[ifc.SwIfIndex]}
+		m := bdOf[ifc.SwIfIndex]
+		out[ifc.Tag] = ourTunnel{ifc: ifc, tun: tuns[i], bd: m.bd, shg: m.shg}
 	}
 	return v, nil
 }
@@ -302,13 +322,15 @@ func (a *Adapter) syncTunnel(ctx context.Context, c *vpp.Client, t overlay.Tunne
 		a.cfg.Log.Info().Str("network", t.Network).Str("peer", t.Peer).Str("remote", t.Remote.String()).Uint32("vni", t.VNI).
 			Uint32("sw_if_index", sw).Str("tag", tag).Msg("created a VXLAN tunnel")
 	}
-	// The settings below are idempotent in VPP: applying them on every
-	// sync heals what was changed behind the adapter's back.
+	// The settings below are idempotent in VPP: the routed ones are applied
+	// on every sync, the bridge membership when it is not as wanted (a
+	// split-horizon group lost would let broadcasts loop), which heals what
+	// was changed behind the adapter's back.
 	if n.l3 != nil {
-		if err := a.routeTunnel(ctx, c, sw, t, n.l3); err != nil {
+		if err := a.routeTunnel(ctx, c, sw, t, n); err != nil {
 			return err
 		}
-	} else if !exists || ot.bd != n.bridge {
+	} else if !exists || ot.bd != n.bridge || ot.shg != TunnelSHG {
 		if err := c.JoinBridge(ctx, sw, n.bridge, TunnelSHG); err != nil {
 			return err
 		}
@@ -323,10 +345,11 @@ func (a *Adapter) syncTunnel(ctx context.Context, c *vpp.Client, t overlay.Tunne
 	return c.AdminUp(ctx, sw)
 }
 
-// routeTunnel makes tunnel sw an L3 interface of the routed network p
+// routeTunnel makes tunnel sw an L3 interface of the routed network n
 // (its table, unnumbered to its loopback, proxy ARP) and routes exactly
-// t.Routes into it.
-func (a *Adapter) routeTunnel(ctx context.Context, c *vpp.Client, sw uint32, t overlay.Tunnel, p *plan) error {
+// t.Routes into it, except IPv6 ones and this node's own pod addresses.
+func (a *Adapter) routeTunnel(ctx context.Context, c *vpp.Client, sw uint32, t overlay.Tunnel, n overlayNet) error {
+	p := n.l3
 	loops, err := tagged(ctx, c, p.loopTag)
 	if err != nil {
 		return err
@@ -353,11 +376,19 @@ func (a *Adapter) routeTunnel(ctx context.Context, c *vpp.Client, sw uint32, t o
 	if err != nil {
 		return err
 	}
+	var want []netip.Prefix
 	for _, r := range t.Routes {
-		if !r.Addr().Is4() {
+		switch {
+		case !r.Addr().Is4():
 			a.cfg.Log.Warn().Str("network", t.Network).Str("route", r.String()).Msg("IPv6 is not routed over VPP's VXLAN; route left out")
-			continue
+		case n.local[r.Addr()]:
+			a.cfg.Log.Warn().Str("network", t.Network).Str("peer", t.Peer).Str("route", r.String()).
+				Msg("peer announces the address of a pod on this node (duplicate address? the network needs a cluster-wide IPAM); route left out")
+		default:
+			want = append(want, r)
 		}
+	}
+	for _, r := range want {
 		if slices.Contains(have, r) {
 			continue
 		}
@@ -366,7 +397,7 @@ func (a *Adapter) routeTunnel(ctx context.Context, c *vpp.Client, sw uint32, t o
 		}
 	}
 	for _, r := range have {
-		if !slices.Contains(t.Routes, r) {
+		if !slices.Contains(want, r) {
 			if err := c.Route(ctx, false, p.table, sw, r.Addr()); err != nil {
 				return err
 			}
@@ -430,6 +461,43 @@ func (a *Adapter) removeNetworkTunnels(ctx context.Context, c *vpp.Client, netwo
 		a.cfg.Log.Info().Str("network", network).Str("remote", ot.tun.Dst.String()).Msg("removed a VXLAN tunnel: the network's last attachment on this node went")
 	}
 	return nil
+}
+
+// removeStaleTunnels removes, in the replay, the tunnels of networks no
+// record has: their last attachment was detached while VPP was away, so
+// no teardown removed them. Left to the overlay's prune they would keep
+// their bridge domain (it has members) past this replay, and be
+// unnumbered to a loopback the replay deletes. A record left out of the
+// replay (bad) still keeps its network's tunnels: they are only deleted
+// when nothing may want them.
+func (a *Adapter) removeStaleTunnels(ctx context.Context, c *vpp.Client, recs []*Record, bad map[*Record]error, sum *ReplaySummary) error {
+	view, err := readTunnels(ctx, c)
+	if err != nil || len(view.tunnels) == 0 {
+		return err
+	}
+	networks := map[string]bool{}
+	for _, r := range recs {
+		networks[r.Attachment.Network] = true
+	}
+	for r := range bad {
+		networks[r.Attachment.Network] = true
+	}
+	var errs []error
+outer:
+	for tag, ot := range view.tunnels {
+		for n := range networks {
+			if tag == TunnelTag(n, ot.tun.Dst) {
+				continue outer
+			}
+		}
+		if err := a.removeTunnel(ctx, c, ot); err != nil {
+			errs = append(errs, fmt.Errorf("stale tunnel %s (tag %s): %w", ot.ifc.Name, tag, err))
+			continue
+		}
+		sum.note(contracts.ReconciledEvent(nil, "", 0, fmt.Sprintf("removed VXLAN tunnel %s to %s (tag %s): no attachment of its network is left", ot.ifc.Name, ot.tun.Dst, tag)))
+		a.cfg.Log.Info().Str("tag", tag).Str("remote", ot.tun.Dst.String()).Msg("removed stale VXLAN tunnel no record wants")
+	}
+	return errors.Join(errs...)
 }
 
 // lastOfNetwork reports whether rec is the only record of its network.

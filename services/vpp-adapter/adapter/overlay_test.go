@@ -126,6 +126,12 @@ func TestOverlayBridgeSync(t *testing.T) {
 	assert.Zero(t, countCalls(calls, "sw_interface_set_l2_bridge"), "%v", calls)
 	assert.Equal(t, 1, countCalls(calls, "ip_address_dump"), "the VTEP is looked up on the uplink found before: %v", calls)
 	assertSHG(t, h.fake, 5, 2)
+	// A tunnel put back in the bridge domain without its split-horizon
+	// group (by hand) is put in it again.
+	require.NoError(t, h.client.JoinBridge(c, got[adapter.TunnelTag("vpp-net", peer1)].Tunnel.SwIfIndex, 5, 0))
+	assertSHG(t, h.fake, 5, 1)
+	require.NoError(t, h.a.SyncTunnels(c, want, true))
+	assertSHG(t, h.fake, 5, 2)
 
 	// Without prune, a tunnel no peer wants stays; with prune it goes, the
 	// operator's untagged one stays.
@@ -232,6 +238,15 @@ func TestOverlayRoutedSync(t *testing.T) {
 	assert.NotContains(t, routes, routeKey(table, "10.1.1.6/32", sw))
 	assert.Contains(t, routes, routeKey(table, "10.1.1.8/32", sw))
 
+	// A peer announcing this node's pod (a duplicate address, or a
+	// hostile peer) gets no route for it: it would be a second path of
+	// the local pod's route.
+	t1.Routes = append(t1.Routes, netip.MustParsePrefix("10.1.1.5/32"))
+	require.NoError(t, h.a.SyncTunnels(c, []overlay.Tunnel{t1}, true))
+	_, _, routes = h.fake.State()
+	assert.NotContains(t, routes, routeKey(table, "10.1.1.5/32", sw))
+	assert.Contains(t, routes, routeKey(table, "10.1.1.8/32", sw))
+
 	_, err = h.a.Detach(c, &contracts.DetachRequest{Key: key, Network: "l3-net"})
 	require.NoError(t, err)
 	assert.Empty(t, tunnels(h.fake))
@@ -283,4 +298,50 @@ func assertSHG(t *testing.T, f *vpptest.FakeVPP, bd uint32, n int) {
 		}
 	}
 	assert.Equal(t, n, got, "members of bridge domain %d in split-horizon group %d", bd, adapter.TunnelSHG)
+}
+
+// TestOverlayReplayRemovesStaleTunnels: the last attachment of a network
+// is detached while VPP is away (only its record goes); the replay on
+// reconnect removes the network's tunnels with its interface, so its
+// bridge domain or loopback goes too.
+func TestOverlayReplayRemovesStaleTunnels(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []option
+		req     *contracts.AttachRequest
+		network string
+		tunnel  overlay.Tunnel
+	}{
+		{"bridge", nil, withOverlay(memifBridge(5), 5001), "vpp-net", bridgeTunnel(peer1, "n2")},
+		{"routed", []option{tablePerNetwork}, l3OverlayPod(), "l3-net", overlay.Tunnel{Network: "l3-net", NetType: contracts.NetTypeInterface,
+			VNI: 7001, Port: 4789, Local: vtep, Remote: peer1, Peer: "n2", Routes: []netip.Prefix{netip.MustParsePrefix("10.1.1.6/32")}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := overlayHarness(t, tc.opts...)
+			c := ctx(t)
+			_, err := h.a.Attach(c, tc.req)
+			require.NoError(t, err)
+			require.NoError(t, h.a.SyncTunnels(c, []overlay.Tunnel{tc.tunnel}, true))
+			require.Len(t, tunnels(h.fake), 1)
+			// An operator's tunnel, untagged: never touched.
+			_, err = h.client.CreateTunnel(c, vppTunnel(peer2, 99))
+			require.NoError(t, err)
+
+			h.a.Down(assert.AnError)
+			_, err = h.a.Detach(c, &contracts.DetachRequest{Key: tc.req.Key, Network: tc.network})
+			require.NoError(t, err)
+			_, err = h.a.Up(c, sessionOf(t, h.fake))
+			require.NoError(t, err)
+
+			got := tunnels(h.fake)
+			assert.Len(t, got, 1)
+			assert.Contains(t, got, "", "only the operator's tunnel is left")
+			_, bds, routes := h.fake.State()
+			assert.Empty(t, bds, "no bridge domain held by a tunnel")
+			assert.Empty(t, routes, "no route through a deleted tunnel")
+			for name := range h.fake.Snapshot() {
+				assert.False(t, strings.HasPrefix(name, "loop"), "the network's loopback went: %s", name)
+			}
+		})
+	}
 }

@@ -54,6 +54,7 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 	}
 	var owned, loops []vpp.Interface
 	present := map[string]bool{}
+	hasTunnels := false
 	for _, i := range all {
 		switch {
 		case strings.HasPrefix(i.Tag, TagPrefix):
@@ -61,6 +62,8 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 			present[i.Tag] = true
 		case strings.HasPrefix(i.Tag, LoopbackTagPrefix):
 			loops = append(loops, i)
+		case strings.HasPrefix(i.Tag, TunnelTagPrefix):
+			hasTunnels = true
 		}
 	}
 	view, err := newReplayView(ctx, c)
@@ -125,6 +128,13 @@ func (a *Adapter) reconcile(ctx context.Context, c *vpp.Client) (sum ReplaySumma
 		sum.StaleRemoved++
 		sum.note(contracts.ReconciledEvent(nil, "", 0, fmt.Sprintf("removed %s (tag %s): no attachment record wants it", ifc.Name, ifc.Tag)))
 		a.cfg.Log.Info().Str("tag", ifc.Tag).Str("vpp_interface", ifc.Name).Msg("removed stale interface no record wants")
+	}
+	// Before the stale loopbacks and empty bridge domains: a tunnel is
+	// unnumbered to the one and a member of the other.
+	if hasTunnels {
+		if err := a.removeStaleTunnels(ctx, c, recs, bad, &sum); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// Proxy ARP ranges of a stale loopback stay: its network's subnets are
 	// not known without a record (they answer only on interfaces with proxy
