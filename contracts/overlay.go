@@ -107,7 +107,9 @@ type OverlayMember struct {
 }
 
 // Interval is IntervalMS as a duration.
-func (a *Announcement) Interval() time.Duration { return time.Duration(a.IntervalMS) * time.Millisecond }
+func (a *Announcement) Interval() time.Duration {
+	return time.Duration(a.IntervalMS) * time.Millisecond
+}
 
 // DecodeAnnouncement parses and checks an announcement received on
 // subject. The subject's node token must be the announcement's node: NATS
@@ -149,7 +151,7 @@ func DecodeAnnouncement(subject string, b []byte) (*Announcement, error) {
 
 func (m OverlayMember) check() error {
 	if m.Network == "" || strings.ContainsRune(m.Network, 0) {
-		return Errorf(CodeInvalidConfig, "network is empty")
+		return Errorf(CodeInvalidConfig, "network %q is empty or has a NUL", m.Network)
 	}
 	if err := (Overlay{Type: OverlayVXLAN, VNI: m.VNI}).Check("overlay"); err != nil {
 		return err

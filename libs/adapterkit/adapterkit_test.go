@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"usrsp.dev/contracts/contractstest"
 	"usrsp.dev/contracts/service"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/libs/natsauth"
 	"usrsp.dev/libs/natsauth/natsauthtest"
 	"usrsp.dev/libs/natstest"
@@ -33,6 +35,8 @@ var program = adapterkit.Program{Name: "test-adapter", Engine: contracts.EngineV
 func TestParse(t *testing.T) {
 	t.Setenv("NATS_URL", "nats://env:4222")
 	t.Setenv("NODE_NAME", "env-node")
+	t.Setenv("VTEP", "10.0.0.1")
+	t.Setenv("OVERLAY_INTERVAL", "2s")
 	tests := []struct {
 		name    string
 		args    []string
@@ -41,11 +45,12 @@ func TestParse(t *testing.T) {
 		wantErr error
 	}{
 		{name: "env and defaults", args: nil,
-			want: adapterkit.Config{NATSURL: "nats://env:4222", Node: "env-node", StateDir: "/var/lib/usrsp/test", MetricsAddr: ":9999", PodDirs: defaultPodDirs}},
+			want: adapterkit.Config{NATSURL: "nats://env:4222", Node: "env-node", StateDir: "/var/lib/usrsp/test", MetricsAddr: ":9999", PodDirs: defaultPodDirs,
+				VTEP: "10.0.0.1", OverlayInterval: 2 * time.Second}},
 		{name: "flags win", args: []string{"--nats-url", "nats://flag:4222", "--node", "n1", "--state-dir", "/s", "--metrics-addr", "", "--nats-creds", "/c",
-			"--shared-dir", "/sh", "--link-dir", "/l", "--kubelet-pods-dir", "/k"},
+			"--shared-dir", "/sh", "--link-dir", "/l", "--kubelet-pods-dir", "/k", "--vtep", "10.0.0.2", "--overlay-interval", "1m"},
 			want: adapterkit.Config{NATSURL: "nats://flag:4222", NATSCreds: "/c", Node: "n1", StateDir: "/s",
-				PodDirs: adapterkit.PodDirs{SharedDir: "/sh", LinkDir: "/l", KubeletPodsDir: "/k"}}},
+				PodDirs: adapterkit.PodDirs{SharedDir: "/sh", LinkDir: "/l", KubeletPodsDir: "/k"}, VTEP: "10.0.0.2", OverlayInterval: time.Minute}},
 		{name: "version", args: []string{"--version"}, out: "test-adapter 1.2.3 (vpp, built and tested for VPP 25.10)\n", wantErr: adapterkit.ErrVersion},
 	}
 	for _, tt := range tests {
@@ -64,6 +69,9 @@ func TestParse(t *testing.T) {
 	}
 	_, err := program.Parse(flag.NewFlagSet("x", flag.ContinueOnError), []string{"--log-level", "loud"}, io.Discard, io.Discard)
 	assert.ErrorContains(t, err, "--log-level")
+	t.Setenv("OVERLAY_INTERVAL", "often")
+	_, err = program.Parse(flag.NewFlagSet("x", flag.ContinueOnError), nil, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "OVERLAY_INTERVAL")
 }
 
 // start runs a Base on an embedded NATS with the HTTP endpoint on a free
@@ -294,4 +302,40 @@ func TestPodDirsRoots(t *testing.T) {
 	require.NoError(t, err)
 	_, err = roots.PodSocket("interface.socketPath", filepath.Join(own, "s.sock"))
 	assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err), "the state dir holds no pod sockets")
+}
+
+type nopDataplane struct{}
+
+func (nopDataplane) Members() []contracts.OverlayMember { return nil }
+func (nopDataplane) SyncTunnels(context.Context, []overlay.Tunnel, bool) error {
+	return nil
+}
+
+func TestNewOverlay(t *testing.T) {
+	b := start(t, &bytes.Buffer{})
+	tests := []struct {
+		vtep, refused string // refused: "" when accepted
+	}{
+		{vtep: ""},
+		{vtep: "10.0.0.1"},
+		{vtep: "not-an-address", refused: "--vtep"},
+		{vtep: "fd00::1", refused: "IPv4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.vtep, func(t *testing.T) {
+			b.Config.VTEP = tt.vtep
+			m, err := b.NewOverlay(nopDataplane{})
+			if tt.refused != "" {
+				assert.Equal(t, contracts.CodeInvalidConfig, contracts.CodeOf(err))
+				assert.ErrorContains(t, err, tt.refused)
+				return
+			}
+			require.NoError(t, err)
+			if tt.vtep == "" {
+				assert.Nil(t, m, "no --vtep, no overlay")
+				return
+			}
+			assert.Equal(t, netip.MustParseAddr(tt.vtep), m.VTEP())
+		})
+	}
 }

@@ -80,8 +80,8 @@ func (b *Base) NewOverlay(dp overlay.Dataplane) (*overlay.Manager, error) {
 		return nil, nil
 	}
 	vtep, err := netip.ParseAddr(b.Config.VTEP)
-	if err != nil {
-		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "--vtep %q is not an IP address", b.Config.VTEP)
+	if err != nil || !vtep.Is4() {
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "--vtep %q is not an IPv4 address (overlays need an IPv4 underlay)", b.Config.VTEP)
 	}
 	return overlay.New(overlay.Config{NC: b.NC, Node: b.Config.Node, Engine: b.Program.Engine, VTEP: vtep,
 		Interval: b.Config.OverlayInterval, Dataplane: dp, Log: b.Log, OnSync: b.Metrics.ObserveOverlaySync})

@@ -74,6 +74,10 @@ func (p Program) Parse(fs *flag.FlagSet, args []string, out, w io.Writer) (Confi
 	var cfg Config
 	var level string
 	var version bool
+	interval, err := envDuration("OVERLAY_INTERVAL", overlay.DefaultInterval)
+	if err != nil {
+		return cfg, err
+	}
 	fs.StringVar(&cfg.NATSURL, "nats-url", Env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL(s) (env NATS_URL)")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", Env("NATS_CREDS", ""), "NATS credentials file (env NATS_CREDS)")
 	fs.StringVar(&cfg.NATSTLS.CAFile, "nats-tls-ca", Env("NATS_TLS_CA", ""), "CA file (PEM) that verifies the NATS server, empty: system roots (env NATS_TLS_CA)")
@@ -84,7 +88,7 @@ func (p Program) Parse(fs *flag.FlagSet, args []string, out, w io.Writer) (Confi
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", Env("METRICS_ADDR", p.MetricsAddr), "listen address of /healthz, /readyz and /metrics, empty to disable (env METRICS_ADDR)")
 	cfg.PodDirs.RegisterFlags(fs)
 	fs.StringVar(&cfg.VTEP, "vtep", Env("VTEP", ""), "this node's underlay address for overlay (VXLAN) networks, empty: none on this node (env VTEP)")
-	fs.DurationVar(&cfg.OverlayInterval, "overlay-interval", overlay.DefaultInterval, "how often to announce this node to overlay peers; they forget it after 3 silent intervals")
+	fs.DurationVar(&cfg.OverlayInterval, "overlay-interval", interval, "how often to announce this node to overlay peers; they forget it after 3 silent intervals (env OVERLAY_INTERVAL)")
 	fs.StringVar(&level, "log-level", Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +130,20 @@ func NewLogger(w io.Writer, level string) (zerolog.Logger, error) {
 	}
 	zerolog.DurationFieldUnit = time.Millisecond
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// envDuration is the duration in the environment variable name, or def
+// if unset.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("env %s: %w", name, err)
+	}
+	return d, nil
 }
 
 // Env is the value of the environment variable name, or def if unset.

@@ -128,6 +128,10 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("overlay: node and engine are required")
 	case !cfg.VTEP.IsValid() || !cfg.VTEP.IsGlobalUnicast():
 		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "overlay: VTEP %q is not a unicast address", cfg.VTEP)
+	case !cfg.VTEP.Is4():
+		// Pod MTUs leave room for VXLAN over IPv4 (contracts.VXLANOverhead);
+		// over IPv6 the outer header is 20 bytes longer.
+		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "overlay: VTEP %s is not IPv4; overlays need an IPv4 underlay", cfg.VTEP)
 	}
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
 	if cfg.Interval < contracts.MinAnnounceInterval || cfg.Interval > contracts.MaxAnnounceInterval {
@@ -179,14 +183,15 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.log.Info().Str("vtep", m.cfg.VTEP.String()).Dur("interval", m.cfg.Interval).
 		Str("subject", contracts.DiscoverySubject(m.cfg.Node)).Msg("overlay discovery started")
 
-	start := time.Now()
 	// hold is how long this node listens before it may prune tunnels it
 	// does not want: a restarted adapter must not tear down tunnels its
 	// peers will confirm within their next announcement.
 	hold := HoldIntervals * m.cfg.Interval
 	// connectedSince is when the NATS connection last came up: peers are
-	// not expired while this node cannot hear them, nor for one hold after.
-	connectedSince := start
+	// not expired, and nothing is pruned, while this node cannot hear
+	// them, nor for one hold after (an adapter that restarts while its
+	// NATS is cut off keeps its tunnels).
+	connectedSince := time.Now()
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
 	// In a NATS cluster this node's new subscription reaches the other
@@ -196,7 +201,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	again := time.NewTimer(min(m.cfg.Interval/2, time.Second))
 	defer again.Stop()
 	m.announce(false)
-	m.sync(ctx, start, hold)
+	m.sync(ctx, connectedSince, hold)
 	for {
 		answer := false
 		select {
@@ -251,7 +256,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		m.sync(ctx, start, hold)
+		m.sync(ctx, connectedSince, hold)
 	}
 }
 
@@ -357,10 +362,11 @@ func (m *Manager) announce(leaving bool) {
 	}
 }
 
-// sync hands the dataplane the tunnels the peers imply.
-func (m *Manager) sync(ctx context.Context, start time.Time, hold time.Duration) {
+// sync hands the dataplane the tunnels the peers imply, allowed to prune
+// once this node has heard its peers for a hold since listening.
+func (m *Manager) sync(ctx context.Context, listening time.Time, hold time.Duration) {
 	want := m.Tunnels()
-	prune := time.Since(start) >= hold
+	prune := m.cfg.NC.IsConnected() && time.Since(listening) >= hold
 	err := m.cfg.Dataplane.SyncTunnels(ctx, want, prune)
 	if err != nil && ctx.Err() == nil {
 		m.log.Warn().Err(err).Int("tunnels", len(want)).Msg("tunnel sync failed; retried at the next interval")
@@ -371,16 +377,30 @@ func (m *Manager) sync(ctx context.Context, start time.Time, hold time.Duration)
 }
 
 // Tunnels is the set of tunnels the current peers imply: one per local
-// overlay network and peer that announces the same VNI and port.
+// overlay network and peer that announces the same VNI and port. Peers
+// are untrusted beyond their own name: a peer host route that is a local
+// pod's address, or that an earlier peer (by node name) already claims,
+// is dropped, so no peer can draw a pod's traffic away from it.
 func (m *Manager) Tunnels() []Tunnel {
 	local := m.members()
 	peers := m.Peers()
 	var out []Tunnel
 	seen := map[[2]string]string{} // (network, remote VTEP) -> peer
 	for _, l := range local {
+		// owner of each routed address on l: "" for this node's pods.
+		owner := map[netip.Prefix]string{}
+		for _, s := range l.Routes {
+			if pfx, err := netip.ParsePrefix(s); err == nil {
+				owner[pfx] = ""
+			}
+		}
 		for _, p := range peers {
 			if p.VTEP == m.cfg.VTEP {
 				m.log.Warn().Str("peer", p.Node).Str("vtep", p.VTEP.String()).Msg("peer announces this node's own VTEP; no tunnel")
+				continue
+			}
+			if p.VTEP.Is4() != m.cfg.VTEP.Is4() {
+				m.log.Warn().Str("peer", p.Node).Str("vtep", p.VTEP.String()).Msg("peer VTEP is of another address family; no tunnel")
 				continue
 			}
 			for _, r := range p.Networks {
@@ -401,9 +421,20 @@ func (m *Manager) Tunnels() []Tunnel {
 				t := Tunnel{Network: l.Network, NetType: l.NetType, VNI: l.VNI, Port: l.Port,
 					Local: m.cfg.VTEP, Remote: p.VTEP, Peer: p.Node}
 				for _, s := range r.Routes {
-					if pfx, err := netip.ParsePrefix(s); err == nil {
-						t.Routes = append(t.Routes, pfx)
+					pfx, err := netip.ParsePrefix(s)
+					if err != nil {
+						continue
 					}
+					if o, taken := owner[pfx]; taken {
+						if o == p.Node {
+							continue // announced twice
+						}
+						m.log.Warn().Str("network", l.Network).Str("peer", p.Node).Str("route", s).Str("owner", cmp.Or(o, m.cfg.Node)).
+							Msg("peer announces an address that is another node's; route ignored")
+						continue
+					}
+					owner[pfx] = p.Node
+					t.Routes = append(t.Routes, pfx)
 				}
 				out = append(out, t)
 			}

@@ -256,6 +256,62 @@ func TestForgedAnnouncements(t *testing.T) {
 	c.halt()
 }
 
+// TestNoPruneWithoutNATS: a node that cannot hear its peers must not
+// prune the tunnels they would confirm (a NATS outage does not tear down
+// the data plane).
+func TestNoPruneWithoutNATS(t *testing.T) {
+	srv := natstest.Run(t)
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", contracts.MinAnnounceInterval, blue())
+	prune := func() bool {
+		a.dp.mu.Lock()
+		defer a.dp.mu.Unlock()
+		return a.dp.prune
+	}
+	require.Eventually(t, prune, 15*time.Second, 10*time.Millisecond, "prunes once it listened for a hold")
+	srv.Shutdown()
+	require.Eventually(t, func() bool { return !prune() }, 15*time.Second, 10*time.Millisecond, "stops pruning while NATS is gone")
+}
+
+// TestHostilePeers: what peers announce about themselves cannot break
+// this node's tunnels or draw its pods' traffic away: a VTEP of another
+// address family gets no tunnel, and a host route that is a local pod's,
+// or an earlier peer's, is not routed to the later claimant.
+func TestHostilePeers(t *testing.T) {
+	srv := natstest.Run(t)
+	red := func(routes ...string) contracts.OverlayMember {
+		return contracts.OverlayMember{Network: "red", NetType: contracts.NetTypeInterface, VNI: 5002, Port: 4789, Routes: routes}
+	}
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", time.Minute, red("10.9.0.1/32"))
+	peers := []contracts.Announcement{
+		{Node: "b", VTEP: "fd00::2", Networks: []contracts.OverlayMember{red("10.9.0.2/32")}},
+		{Node: "c", VTEP: "10.1.0.3", Networks: []contracts.OverlayMember{red("10.9.0.1/32", "10.9.0.3/32")}},
+		{Node: "d", VTEP: "10.1.0.4", Networks: []contracts.OverlayMember{red("10.9.0.3/32", "10.9.0.4/32", "10.9.0.4/32")}},
+	}
+	nc := connect(t, srv.ClientURL())
+	require.Eventually(t, func() bool {
+		for _, p := range peers {
+			p.Engine, p.Epoch, p.Seq, p.IntervalMS = contracts.EngineVPP, 1, 1, 60_000
+			b, err := json.Marshal(p)
+			require.NoError(t, err)
+			require.NoError(t, nc.Publish(contracts.DiscoverySubject(p.Node), b))
+		}
+		return len(a.m.Peers()) == len(peers)
+	}, 15*time.Second, 50*time.Millisecond, "a learns its peers")
+
+	routes := map[string][]string{}
+	for _, tun := range a.m.Tunnels() {
+		assert.Equal(t, netip.MustParseAddr("10.1.0.1"), tun.Local)
+		for _, r := range tun.Routes {
+			routes[tun.Peer] = append(routes[tun.Peer], r.String())
+		}
+		routes[tun.Peer] = append(routes[tun.Peer], "via "+tun.Remote.String())
+	}
+	assert.Equal(t, map[string][]string{
+		"c": {"10.9.0.3/32", "via 10.1.0.3"},
+		"d": {"10.9.0.4/32", "via 10.1.0.4"},
+	}, routes)
+}
+
 func TestMembers(t *testing.T) {
 	vx := &contracts.Overlay{Type: contracts.OverlayVXLAN, VNI: 7}
 	att := func(network string, nt contracts.NetType, o *contracts.Overlay, ips ...string) contracts.Attachment {
@@ -284,6 +340,7 @@ func TestNewRefuses(t *testing.T) {
 	for name, cfg := range map[string]overlay.Config{
 		"no vtep":        {NC: nc, Node: "a", Engine: contracts.EngineVPP, Dataplane: dp},
 		"loopback vtep":  {NC: nc, Node: "a", Engine: contracts.EngineVPP, Dataplane: dp, VTEP: netip.MustParseAddr("127.0.0.1")},
+		"ipv6 vtep":      {NC: nc, Node: "a", Engine: contracts.EngineVPP, Dataplane: dp, VTEP: netip.MustParseAddr("fd00::1")},
 		"short interval": {NC: nc, Node: "a", Engine: contracts.EngineVPP, Dataplane: dp, VTEP: netip.MustParseAddr("10.0.0.1"), Interval: time.Millisecond},
 		"no engine":      {NC: nc, Node: "a", Dataplane: dp, VTEP: netip.MustParseAddr("10.0.0.1")},
 		"no dataplane":   {NC: nc, Node: "a", Engine: contracts.EngineVPP, VTEP: netip.MustParseAddr("10.0.0.1")},
