@@ -69,7 +69,9 @@ func (t Tunnel) String() string {
 type Dataplane interface {
 	// Members lists this node's overlay networks that have at least one
 	// attachment, from the adapter's records.
-	Members() []contracts.OverlayMember
+	// An error keeps the last announcement: a passing read error must
+	// not make every peer drop its tunnels to this node.
+	Members() ([]contracts.OverlayMember, error)
 	// SyncTunnels makes the tunnels the adapter created on the vswitch
 	// (and only those) exactly want. With prune false it only adds and
 	// updates: the Manager has not listened long enough to know that a
@@ -117,6 +119,9 @@ type Manager struct {
 	// lastMembers is what was announced last, to announce at once on a
 	// change.
 	lastMembers []contracts.OverlayMember
+	// left is the epoch each peer announced leaving with: a late copy of
+	// an older announcement of that run must not bring it back.
+	left map[string]int64
 }
 
 // New checks cfg and returns a Manager.
@@ -139,7 +144,7 @@ func New(cfg Config) (*Manager, error) {
 			cfg.Interval, contracts.MinAnnounceInterval, contracts.MaxAnnounceInterval)
 	}
 	return &Manager{cfg: cfg, log: cfg.Log.With().Str("component", "overlay").Logger(),
-		nudge: make(chan struct{}, 1), epoch: time.Now().UnixNano(), peers: map[string]*Peer{}}, nil
+		nudge: make(chan struct{}, 1), epoch: time.Now().UnixNano(), peers: map[string]*Peer{}, left: map[string]int64{}}, nil
 }
 
 // VTEP is this node's underlay address.
@@ -203,7 +208,6 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.announce(false)
 	m.sync(ctx, connectedSince, hold)
 	for {
-		answer := false
 		select {
 		case <-ctx.Done():
 			m.announce(true)
@@ -211,6 +215,11 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.log.Info().Msg("overlay discovery stopped; announced leaving")
 			return nil
 		case <-tick.C:
+			// Announcements that queued while a sync blocked are newer
+			// than the deadlines expire would judge.
+			if _, answer := m.receiveQueued(msgs); answer {
+				m.announce(false)
+			}
 			now := time.Now()
 			if !m.cfg.NC.IsConnected() {
 				connectedSince = now.Add(m.cfg.Interval) // not before the next tick
@@ -237,22 +246,12 @@ func (m *Manager) Run(ctx context.Context) error {
 				m.announce(false)
 			}
 		case msg := <-msgs:
-			var changed bool
-			changed, answer = m.receive(msg)
-			// Take what else is queued before syncing once.
-			for more := true; more; {
-				select {
-				case msg := <-msgs:
-					c, a := m.receive(msg)
-					changed, answer = changed || c, answer || a
-				default:
-					more = false
-				}
-			}
-			if answer {
+			c, a := m.receive(msg)
+			changed, answer := m.receiveQueued(msgs)
+			if answer = answer || a; answer {
 				m.announce(false)
 			}
-			if !changed {
+			if !c && !changed {
 				continue
 			}
 		}
@@ -281,11 +280,15 @@ func (m *Manager) receive(msg *nats.Msg) (changed, answer bool) {
 	if old != nil && a.Epoch < old.epoch {
 		return false, false // from a run that was replaced
 	}
+	if e, ok := m.left[a.Node]; ok && a.Epoch <= e {
+		return false, false // from a run that said it left
+	}
 	if a.Leaving {
 		if old == nil {
 			return false, false
 		}
 		delete(m.peers, a.Node)
+		m.left[a.Node] = a.Epoch
 		m.log.Info().Str("peer", a.Node).Msg("peer left")
 		return true, false
 	}
@@ -302,6 +305,20 @@ func (m *Manager) receive(msg *nats.Msg) (changed, answer bool) {
 		return true, true
 	}
 	return old.VTEP != vtep || !equalMembers(old.Networks, a.Networks), false
+}
+
+// receiveQueued applies every announcement already queued, so one sync
+// follows a burst.
+func (m *Manager) receiveQueued(msgs <-chan *nats.Msg) (changed, answer bool) {
+	for {
+		select {
+		case msg := <-msgs:
+			c, a := m.receive(msg)
+			changed, answer = changed || c, answer || a
+		default:
+			return changed, answer
+		}
+	}
 }
 
 // expire forgets peers whose hold time passed.
@@ -325,10 +342,33 @@ func (m *Manager) membersChanged() bool {
 	return !equalMembers(members, m.lastMembers)
 }
 
+// members is this node's overlay networks, sorted by name, one per VNI
+// and port: a second local network on the same VNI would get a second
+// tunnel to the same peers, and traffic could reach only one of them.
 func (m *Manager) members() []contracts.OverlayMember {
-	ms := m.cfg.Dataplane.Members()
+	ms, err := m.cfg.Dataplane.Members()
+	if err != nil {
+		m.log.Warn().Err(err).Msg("cannot read this node's overlay networks; keeping the last announced")
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.Clone(m.lastMembers)
+	}
 	slices.SortFunc(ms, func(a, b contracts.OverlayMember) int { return strings.Compare(a.Network, b.Network) })
-	return ms
+	type wire struct {
+		vni  uint32
+		port uint16
+	}
+	first := map[wire]string{}
+	return slices.DeleteFunc(ms, func(x contracts.OverlayMember) bool {
+		k := wire{x.VNI, x.Port}
+		if other, dup := first[k]; dup {
+			m.log.Warn().Str("network", x.Network).Str("other", other).Uint32("vni", x.VNI).
+				Msg("two networks on this node share a VNI and port; only the first is carried across nodes")
+			return true
+		}
+		first[k] = x.Network
+		return false
+	})
 }
 
 // announceAsNew announces under a new epoch, which every peer answers.
@@ -367,6 +407,10 @@ func (m *Manager) announce(leaving bool) {
 func (m *Manager) sync(ctx context.Context, listening time.Time, hold time.Duration) {
 	want := m.Tunnels()
 	prune := m.cfg.NC.IsConnected() && time.Since(listening) >= hold
+	// Bounded: a hung vswitch call must not stop announcing and expiry;
+	// the next interval tries again.
+	ctx, cancel := context.WithTimeout(ctx, max(hold, 10*time.Second))
+	defer cancel()
 	err := m.cfg.Dataplane.SyncTunnels(ctx, want, prune)
 	if err != nil && ctx.Err() == nil {
 		m.log.Warn().Err(err).Int("tunnels", len(want)).Msg("tunnel sync failed; retried at the next interval")

@@ -3,6 +3,7 @@ package overlay_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -23,24 +24,43 @@ import (
 
 // fakeDataplane records what the Manager asks for.
 type fakeDataplane struct {
-	mu      sync.Mutex
-	members []contracts.OverlayMember
-	want    []overlay.Tunnel
-	prune   bool
-	syncs   int
+	mu         sync.Mutex
+	members    []contracts.OverlayMember
+	membersErr error
+	want       []overlay.Tunnel
+	prune      bool
+	syncs      int
+	// block, when set, holds the next sync until it is closed (a hung
+	// vswitch); empties counts syncs that wanted no tunnel.
+	block   chan struct{}
+	empties int
 }
 
-func (f *fakeDataplane) Members() []contracts.OverlayMember {
+func (f *fakeDataplane) Members() ([]contracts.OverlayMember, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.members)
+	return slices.Clone(f.members), f.membersErr
 }
 
-func (f *fakeDataplane) SyncTunnels(_ context.Context, want []overlay.Tunnel, prune bool) error {
+func (f *fakeDataplane) SyncTunnels(ctx context.Context, want []overlay.Tunnel, prune bool) error {
+	f.mu.Lock()
+	block := f.block
+	f.block = nil
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.want, f.prune = want, prune
 	f.syncs++
+	if len(want) == 0 {
+		f.empties++
+	}
 	return nil
 }
 
@@ -310,6 +330,93 @@ func TestHostilePeers(t *testing.T) {
 		"c": {"10.9.0.3/32", "via 10.1.0.3"},
 		"d": {"10.9.0.4/32", "via 10.1.0.4"},
 	}, routes)
+}
+
+// TestBlockedSync: announcements that queue while a sync hangs count
+// before the silence check, so live peers are not forgotten.
+func TestBlockedSync(t *testing.T) {
+	srv := natstest.Run(t)
+	const fast = 100 * time.Millisecond
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", fast, blue())
+	startNode(t, connect(t, srv.ClientURL()), "b", "10.1.0.2", fast, blue())
+	eventually(t, a, map[string][]string{"blue": {"10.1.0.2"}})
+	a.dp.mu.Lock()
+	unblock := make(chan struct{})
+	a.dp.block, a.dp.empties = unblock, 0
+	syncs := a.dp.syncs
+	a.dp.mu.Unlock()
+	// Hold the sync for 10 of b's intervals: 3 would forget b.
+	time.Sleep(10 * fast)
+	close(unblock)
+	require.Eventually(t, func() bool {
+		a.dp.mu.Lock()
+		defer a.dp.mu.Unlock()
+		return a.dp.syncs >= syncs+3
+	}, 15*time.Second, 10*time.Millisecond)
+	a.dp.mu.Lock()
+	defer a.dp.mu.Unlock()
+	assert.Zero(t, a.dp.empties, "a live peer was forgotten after a blocked sync")
+}
+
+// TestMembersReadError: a failed read of this node's networks keeps the
+// last announcement, so peers keep their tunnels.
+func TestMembersReadError(t *testing.T) {
+	srv := natstest.Run(t)
+	const fast = 100 * time.Millisecond
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", fast, blue())
+	b := startNode(t, connect(t, srv.ClientURL()), "b", "10.1.0.2", fast, blue())
+	eventually(t, a, map[string][]string{"blue": {"10.1.0.2"}})
+	b.dp.mu.Lock()
+	b.dp.membersErr, b.dp.members = errors.New("state dir unreadable"), nil
+	b.dp.mu.Unlock()
+	b.m.Changed()
+	// Some of b's announcements go out meanwhile; a keeps its tunnel.
+	syncs := func() int { a.dp.mu.Lock(); defer a.dp.mu.Unlock(); return a.dp.syncs }
+	from := syncs()
+	require.Eventually(t, func() bool { return syncs() >= from+5 }, 15*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string][]string{"blue": {"10.1.0.2"}}, a.dp.remotes())
+}
+
+// TestOneNetworkPerVNI: a second local network on a VNI already used is
+// not carried across nodes (it would be a second tunnel to each peer).
+func TestOneNetworkPerVNI(t *testing.T) {
+	srv := natstest.Run(t)
+	const fast = 100 * time.Millisecond
+	twin := blue()
+	twin.Network = "azure"
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", fast, blue(), twin)
+	startNode(t, connect(t, srv.ClientURL()), "b", "10.1.0.2", fast, blue())
+	eventually(t, a, map[string][]string{"azure": {"10.1.0.2"}})
+}
+
+// TestLateAnnouncementAfterLeaving: a copy of an older announcement that
+// arrives after its sender left does not bring the sender back.
+func TestLateAnnouncementAfterLeaving(t *testing.T) {
+	srv := natstest.Run(t)
+	a := startNode(t, connect(t, srv.ClientURL()), "a", "10.1.0.1", 100*time.Millisecond, blue())
+	nc := connect(t, srv.ClientURL())
+	send := func(ann contracts.Announcement) {
+		b, err := json.Marshal(ann)
+		require.NoError(t, err)
+		require.NoError(t, nc.Publish(contracts.DiscoverySubject("b"), b))
+		require.NoError(t, nc.Flush())
+	}
+	up := contracts.Announcement{Node: "b", Engine: contracts.EngineVPP, Epoch: 7, Seq: 1, VTEP: "10.1.0.2", IntervalMS: 60_000,
+		Networks: []contracts.OverlayMember{blue()}}
+	// Sent until heard: a subscribes in its own goroutine.
+	require.Eventually(t, func() bool { send(up); return len(a.m.Peers()) == 1 }, 15*time.Second, 50*time.Millisecond)
+	eventually(t, a, map[string][]string{"blue": {"10.1.0.2"}})
+	send(contracts.Announcement{Node: "b", Engine: contracts.EngineVPP, Epoch: 7, Seq: 3, IntervalMS: 60_000, Leaving: true})
+	eventually(t, a, map[string][]string{})
+	late := up
+	late.Seq = 2
+	send(late)
+	// A new run of b is believed: it also proves the late one was judged.
+	next := up
+	next.Epoch, next.Networks = 8, nil
+	send(next)
+	require.Eventually(t, func() bool { return len(a.m.Peers()) == 1 }, 15*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string][]string{}, a.dp.remotes())
 }
 
 func TestMembers(t *testing.T) {

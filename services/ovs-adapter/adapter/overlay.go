@@ -52,13 +52,13 @@ func (a *Adapter) checkOverlay(h contracts.HostInterface) error {
 
 // Members implements overlay.Dataplane: the overlay networks with an
 // attachment on this node.
-func (a *Adapter) Members() []contracts.OverlayMember {
+func (a *Adapter) Members() ([]contracts.OverlayMember, error) {
 	recs := a.snapshot()
 	atts := make([]contracts.Attachment, len(recs))
 	for i, r := range recs {
 		atts[i] = r.Attachment
 	}
-	return overlay.Members(atts)
+	return overlay.Members(atts), nil
 }
 
 // TunnelName is the OVS port name of the VXLAN port of network to the

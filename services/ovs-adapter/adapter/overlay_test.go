@@ -103,7 +103,7 @@ func TestSyncTunnels(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, ch.n.Load(), "attach tells the overlay")
 	assert.Equal(t, []contracts.OverlayMember{{Network: ovlNet, NetType: contracts.NetTypeBridge, VNI: ovlVNI, Port: contracts.DefaultVXLANPort}},
-		e.a.Members())
+		members(t, e.a))
 
 	toB, toC := tunnel(vtepA, vtepB, "node-b"), tunnel(vtepA, vtepC, "node-c")
 	nameB, nameC := adapter.TunnelName(ovlNet, vtepB), adapter.TunnelName(ovlNet, vtepC)
@@ -161,7 +161,7 @@ func TestSyncTunnels(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, tunnelPorts(t, sw))
 		assert.Equal(t, n+1, ch.n.Load(), "detach tells the overlay")
-		assert.Empty(t, e.a.Members())
+		assert.Empty(t, members(t, e.a))
 		names := []string{}
 		for _, p := range sw.All() {
 			names = append(names, p.Name)
@@ -231,4 +231,11 @@ func keys(m map[string]ovs.Port) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func members(t *testing.T, a *adapter.Adapter) []contracts.OverlayMember {
+	t.Helper()
+	ms, err := a.Members()
+	require.NoError(t, err)
+	return ms
 }

@@ -87,17 +87,16 @@ func (a *Adapter) checkOverlay(r *contracts.AttachRequest) error {
 
 // Members implements overlay.Dataplane: this node's overlay networks, from
 // the records.
-func (a *Adapter) Members() []contracts.OverlayMember {
+func (a *Adapter) Members() ([]contracts.OverlayMember, error) {
 	recs, _, err := a.records()
 	if err != nil {
-		a.cfg.Log.Warn().Err(err).Msg("overlay members: cannot read the records")
-		return nil
+		return nil, err
 	}
 	atts := make([]contracts.Attachment, 0, len(recs))
 	for _, r := range recs {
 		atts = append(atts, r.Attachment)
 	}
-	return overlay.Members(atts)
+	return overlay.Members(atts), nil
 }
 
 // overlayNet is what the records say of one local overlay network.

@@ -94,7 +94,7 @@ func TestOverlayBridgeSync(t *testing.T) {
 	_, err := h.a.Attach(c, withOverlay(memifBridge(5), 5001))
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), changed.n.Load(), "an attach tells the overlay")
-	assert.Equal(t, []contracts.OverlayMember{{Network: "vpp-net", NetType: contracts.NetTypeBridge, VNI: 5001, Port: 4789}}, h.a.Members())
+	assert.Equal(t, []contracts.OverlayMember{{Network: "vpp-net", NetType: contracts.NetTypeBridge, VNI: 5001, Port: 4789}}, members(t, h.a))
 
 	// An operator's tunnel, untagged: never touched.
 	foreign, err := h.client.CreateTunnel(c, vppTunnel(peer2, 99))
@@ -211,7 +211,7 @@ func TestOverlayRoutedSync(t *testing.T) {
 	_, err := h.a.Attach(c, l3OverlayPod())
 	require.NoError(t, err)
 	assert.Equal(t, []contracts.OverlayMember{{Network: "l3-net", NetType: contracts.NetTypeInterface, VNI: 7001, Port: 4789,
-		Routes: []string{"10.1.1.5/32"}}}, h.a.Members())
+		Routes: []string{"10.1.1.5/32"}}}, members(t, h.a))
 	table := adapter.TableID("l3-net")
 	t1 := overlay.Tunnel{Network: "l3-net", NetType: contracts.NetTypeInterface, VNI: 7001, Port: 4789, Local: vtep, Remote: peer1, Peer: "n2",
 		Routes: []netip.Prefix{netip.MustParsePrefix("10.1.1.6/32"), netip.MustParsePrefix("10.1.1.7/32")}}
@@ -344,4 +344,11 @@ func TestOverlayReplayRemovesStaleTunnels(t *testing.T) {
 			}
 		})
 	}
+}
+
+func members(t *testing.T, a *adapter.Adapter) []contracts.OverlayMember {
+	t.Helper()
+	ms, err := a.Members()
+	require.NoError(t, err)
+	return ms
 }
