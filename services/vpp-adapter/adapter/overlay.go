@@ -244,15 +244,21 @@ func (a *Adapter) SyncTunnels(ctx context.Context, want []overlay.Tunnel, prune 
 		}
 		if err := a.syncTunnel(ctx, c, t, tag, n, have); err != nil {
 			errs = append(errs, fmt.Errorf("tunnel %s: %w", t, err))
+			if transportError(err) {
+				break // VPP is away: every call would wait out its timeout holding a.shared
+			}
 		}
 	}
-	if prune {
+	if prune && !slices.ContainsFunc(errs, transportError) {
 		for tag, ot := range have {
 			if keep[tag] {
 				continue
 			}
 			if err := a.removeTunnel(ctx, c, ot); err != nil {
 				errs = append(errs, err)
+				if transportError(err) {
+					break
+				}
 				continue
 			}
 			a.cfg.Log.Info().Str("tag", tag).Str("remote", ot.tun.Dst.String()).Uint32("vni", ot.tun.VNI).Msg("removed a VXLAN tunnel no peer wants")
@@ -262,6 +268,12 @@ func (a *Adapter) SyncTunnels(ctx context.Context, want []overlay.Tunnel, prune 
 		return errorf(errors.Join(errs...), "overlay sync of %d tunnels", len(want))
 	}
 	return nil
+}
+
+// transportError reports whether err is VPP not answering (a timeout, a
+// lost socket) rather than VPP refusing one request.
+func transportError(err error) bool {
+	return contracts.CodeOf(err) == contracts.CodeTryAgainLater || errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkVTEP fails, naming --vtep, unless the VTEP is an address of a VPP
