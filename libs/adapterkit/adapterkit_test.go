@@ -306,7 +306,7 @@ func TestPodDirsRoots(t *testing.T) {
 
 type nopDataplane struct{}
 
-func (nopDataplane) Members() []contracts.OverlayMember { return nil }
+func (nopDataplane) Members() ([]contracts.OverlayMember, error) { return nil, nil }
 func (nopDataplane) SyncTunnels(context.Context, []overlay.Tunnel, bool) error {
 	return nil
 }
