@@ -5,9 +5,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -270,18 +272,73 @@ func tunnels(ctx context.Context, h *harness.Harness) ([]string, error) {
 }
 
 // hasTunnelTo says whether one of the tunnels goes to vtep: VPP's "dst
-// <vtep>", OVS's "remote_ip=<vtep>" (whole words, so .1 is not .10; CSV
-// may quote the options).
+// <vtep>", OVS's "remote_ip=<vtep>".
 func hasTunnelTo(tuns []string, vtep string) bool {
 	for _, l := range tuns {
-		f := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == ',' || r == '"' })
-		for i, w := range f {
-			if w == "remote_ip="+vtep || w == "dst" && i+1 < len(f) && f[i+1] == vtep {
-				return true
-			}
+		if tunnelHas(l, "dst", "remote_ip", vtep) {
+			return true
 		}
 	}
 	return false
+}
+
+// tunnelsOfVNI are the tunnels of VNI vni: VPP's "vni <vni>", OVS's
+// "key=<vni>".
+func tunnelsOfVNI(tuns []string, vni int) []string {
+	var of []string
+	for _, l := range tuns {
+		if tunnelHas(l, "vni", "key", strconv.Itoa(vni)) {
+			of = append(of, l)
+		}
+	}
+	return of
+}
+
+// tunnelHas says whether a tunnel line has value for VPP's "<vppKey>
+// <value>" or OVS's "<ovsKey>=<value>" (whole words, so .1 is not .10;
+// CSV may quote the options).
+func tunnelHas(line, vppKey, ovsKey, value string) bool {
+	f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '"' })
+	for i, w := range f {
+		if w == ovsKey+"="+value || w == vppKey && i+1 < len(f) && f[i+1] == value {
+			return true
+		}
+	}
+	return false
+}
+
+// leaveNode DELs every pod in gone (all of one network's pods on node i)
+// and waits until the network's tunnels (VNI vni) are gone on node i and
+// every other node has dropped its tunnel to node i, logging how long each
+// took after the last DEL returned. Then the mesh of the others stays:
+// they still have tunnels to each other, and probe pings across them
+// (stay) answer.
+func leaveNode(t *testing.T, ctx context.Context, c *harness.Cluster, i, vni int, gone, stay []*nodePod) {
+	t.Helper()
+	h := c.Nodes[i]
+	for _, p := range gone {
+		require.NoError(t, p.Del(ctx, p.net, ifName), "DEL %s on %s", p.Name, h.Node())
+	}
+	deleted := time.Now()
+	awaitTunnels(t, ctx, h, fmt.Sprintf("no tunnel of vni %d", vni), func(tuns []string) bool { return len(tunnelsOfVNI(tuns, vni)) == 0 })
+	t.Logf("last pod gone: %s has no tunnel of vni %d %s after its last DEL returned", h.Node(), vni, time.Since(deleted).Round(time.Millisecond))
+	for j, peer := range c.Nodes {
+		if j != i {
+			awaitTunnels(t, ctx, peer, "no tunnel to "+harness.VTEP(i), func(tuns []string) bool { return !hasTunnelTo(tuns, harness.VTEP(i)) })
+			t.Logf("last pod gone: %s dropped its tunnel to %s %s after %s's last DEL returned (interval %s)", peer.Node(), harness.VTEP(i), time.Since(deleted).Round(time.Millisecond), h.Node(), overlayInterval)
+		}
+	}
+	assert.Empty(t, ipamAllocations(t, h, gone[0].net), "host-local allocations of %s on %s", gone[0].net.Name, h.Node())
+	for j, peer := range c.Nodes {
+		tuns, err := tunnels(ctx, peer)
+		require.NoError(t, err)
+		for k := range c.Nodes {
+			if j != i && k != i && j != k {
+				assert.True(t, hasTunnelTo(tuns, harness.VTEP(k)), "%s lost its tunnel to %s when %s left: %q", peer.Node(), harness.VTEP(k), h.Node(), tuns)
+			}
+		}
+	}
+	pingAcrossEveryPair(t, ctx, stay)
 }
 
 // assertMesh checks that every node has a tunnel to every other node.
@@ -415,9 +472,10 @@ func assertHostMTUs(t *testing.T, ctx context.Context, h *harness.Harness) {
 // TestOverlayVPP: three VPP nodes on a 3-server NATS cluster, each node's
 // adapter and cni-entry on different servers. A bridged overlay network
 // with a probe pod and a pod VPP on every node: pings across every pair,
-// MTU 1450, split horizon on every tunnel; a routed one too. Then kill -9
-// of one adapter and of one VPP, and pings recover; DEL of every pod
-// leaves no tunnel.
+// MTU 1450, split horizon on every tunnel; a routed one too, whose DEL
+// leaves no tunnel nor route into one. Then kill -9 of one adapter and of
+// one VPP, and pings recover; DEL of node 2's pods: the others drop their
+// tunnels to it and keep theirs; DEL of every pod leaves no tunnel.
 func TestOverlayVPP(t *testing.T) {
 	c := overlayCluster(t, contracts.EngineVPP, 3, 3)
 	ctx := ctxFor(t, 8*time.Minute)
@@ -500,9 +558,38 @@ func TestOverlayVPP(t *testing.T) {
 			stopProbe(t, serve)
 		}
 		pingAcrossEveryPair(t, ctx, ps)
+		// Each node routes the peers' pods into their tunnels: the check
+		// below is not vacuous.
+		for _, h := range c.Nodes {
+			fib, err := h.VPP.IPFIB(ctx)
+			require.NoError(t, err)
+			for _, p := range ps {
+				if p.h == h {
+					continue
+				}
+				i := slices.IndexFunc(fib, func(e harness.FIBEntry) bool { return e.Prefix.Addr().String() == p.IP })
+				require.GreaterOrEqual(t, i, 0, "%s: no route to %s's %s", h.Node(), p.h.Node(), p.IP)
+				assert.True(t, fib[i].Via("vxlan_tunnel"), "%s: the route to %s's %s: %q", h.Node(), p.h.Node(), p.IP, fib[i].Paths)
+			}
+		}
 		phase(t, "DEL of the routed pods", func() {
 			for _, p := range ps {
 				require.NoError(t, p.Del(ctx, p.net, ifName))
+			}
+		})
+		// A route VPP keeps through a deleted tunnel shows as a drop
+		// naming no interface: so no prefix of the subnet may be left at
+		// all, in any table.
+		phase(t, "no routed tunnel nor route into one left on any node", func() {
+			subnet := netip.MustParsePrefix("10.78.0.0/24")
+			for _, h := range c.Nodes {
+				awaitTunnels(t, ctx, h, "no tunnel of vni 5002", func(tuns []string) bool { return len(tunnelsOfVNI(tuns, 5002)) == 0 })
+				fib, err := h.VPP.IPFIB(ctx)
+				require.NoError(t, err)
+				for _, e := range fib {
+					assert.False(t, e.Via("vxlan_tunnel"), "%s: route %s (table %s) into a tunnel: %q", h.Node(), e.Prefix, e.Table, e.Paths)
+					assert.False(t, e.Prefix.Bits() >= subnet.Bits() && subnet.Contains(e.Prefix.Addr()), "%s: route %s (table %s) of the routed network left: %q", h.Node(), e.Prefix, e.Table, e.Paths)
+				}
 			}
 		})
 	})
@@ -515,10 +602,17 @@ func TestOverlayVPP(t *testing.T) {
 		awaitMemifConnected(t, ctx, &vppPod{Pod: vpps[2].Pod, VPP: vpps[2].VPP})
 		assertVPPPing(t, ctx, vpps[0], vpps[2])
 	})
-	for _, p := range vpps {
+	phase(t, "DEL of node 2's pods: nodes 0 and 1 drop their tunnels to it, keep theirs", func() {
+		require.NoError(t, vpps[2].VPP.Stop())
+		leaveNode(t, ctx, c, 2, 5001, []*nodePod{probes[2], vpps[2]}, probes[:2])
+		bds, err := c.Nodes[2].VPP.BridgeDomains(ctx)
+		require.NoError(t, err)
+		assert.NotContains(t, bds, uint32(bd), "%s: bridge domains", c.Nodes[2].Node())
+	})
+	for _, p := range vpps[:2] {
 		require.NoError(t, p.VPP.Stop())
 	}
-	delAll(t, ctx, c, append(probes, vpps...)...)
+	delAll(t, ctx, c, probes[0], probes[1], vpps[0], vpps[1])
 	for _, h := range c.Nodes {
 		bds, err := h.VPP.BridgeDomains(ctx)
 		require.NoError(t, err)
@@ -558,7 +652,8 @@ func assertVPPPing(t *testing.T, ctx context.Context, from, dst *nodePod) {
 // TestOverlayOVS: two OVS-DPDK nodes (one ovsdpdk.Lock, 128 MB of
 // hugepages each) on one NATS server: memif probe pods ping across, MTU
 // 1450; kill -9 of an adapter and of an ovs-vswitchd, and pings recover;
-// DEL of every pod leaves no vxlan port.
+// DEL of node 1's pod: node 0 drops its vxlan port, a new pod there brings
+// it back; DEL of every pod leaves no vxlan port.
 func TestOverlayOVS(t *testing.T) {
 	c := overlayCluster(t, contracts.EngineOVSDPDK, ovsdpdk.MaxInstances, 1)
 	t.Cleanup(func() { assertNoDPDKLeftovers(t) })
@@ -587,6 +682,16 @@ func TestOverlayOVS(t *testing.T) {
 	phase(t, "kill -9 and restart node 0's adapter", func() { killAndRestartAdapter(t, ctx, c, 0, ps, ps[0]) })
 	phase(t, "kill -9 and restart node 1's ovs-vswitchd", func() { restartVswitch(t, ctx, c, 1, ps, ps[1]) })
 	phase(t, "probe pings across the nodes again", func() { pingAcrossEveryPair(t, ctx, ps) })
+	phase(t, "DEL of node 1's pod: node 0 drops its vxlan port", func() {
+		leaveNode(t, ctx, c, 1, 5003, ps[1:], nil)
+	})
+	phase(t, "a new pod on node 1: the ports come back, probe pings across", func() {
+		added := time.Now()
+		ps[1] = addOverlayPod(t, ctx, c, net, 1, "probe-1b")
+		assertMesh(t, ctx, c)
+		t.Logf("rejoin: a vxlan port each way %s after the ADD began", time.Since(added).Round(time.Millisecond))
+		pingAcrossEveryPair(t, ctx, ps)
+	})
 	delAll(t, ctx, c, ps...)
 	for _, h := range c.Nodes {
 		owned, err := h.OwnedPorts(ctx)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,6 +231,63 @@ func ParseVXLANTunnels(out string) []string {
 		}
 	}
 	return tuns
+}
+
+// FIBEntry is one prefix of one table in `show ip fib`: the table's
+// header name ("ipv4-VRF:7", or the name it was added with) and the path
+// lines of its load balance ("[0] [@3]: arp-ipv4: via 10.78.0.60
+// vxlan_tunnel0"). A route left through a deleted interface shows as
+// "dpo-drop ip4" and names no interface.
+type FIBEntry struct {
+	Table  string
+	Prefix netip.Prefix
+	Paths  []string
+}
+
+// Via reports whether a path of e goes out of an interface whose name
+// starts with ifcPrefix.
+func (e FIBEntry) Via(ifcPrefix string) bool {
+	for _, p := range e.Paths {
+		for _, f := range strings.Fields(p) {
+			if strings.HasPrefix(strings.TrimSuffix(f, ":"), ifcPrefix) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IPFIB reads every IPv4 table (`show ip fib`).
+func (v *VPP) IPFIB(ctx context.Context) ([]FIBEntry, error) {
+	return cliParse(ctx, v, "show ip fib", ParseIPFIB)
+}
+
+// ParseIPFIB reads `show ip fib` output: table headers and prefixes start
+// in column 0, a prefix's chain and paths are indented below it.
+func ParseIPFIB(out string) []FIBEntry {
+	var entries []FIBEntry
+	table := ""
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimRight(line, "\r ")
+		if line == "" {
+			continue
+		}
+		if line[0] != ' ' {
+			f := strings.Fields(line)
+			if p, err := netip.ParsePrefix(f[0]); err == nil {
+				entries = append(entries, FIBEntry{Table: table, Prefix: p})
+			} else {
+				table = strings.TrimSuffix(f[0], ",")
+			}
+			continue
+		}
+		// The buckets of the load balance: "[0] [@3]: ...".
+		if l := strings.TrimSpace(line); len(entries) > 0 && len(l) > 1 && l[0] == '[' && l[1] >= '0' && l[1] <= '9' {
+			e := &entries[len(entries)-1]
+			e.Paths = append(e.Paths, l)
+		}
+	}
+	return entries
 }
 
 // InterfaceMTUs maps every interface's name to its L3 MTU (the first of

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +94,33 @@ func TestParseVPPOverlayCLI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tt.got) })
 	}
+}
+
+// `show ip fib` of VPP 25.10 (abridged): a route into a VXLAN tunnel in
+// table 7, and the same route once the tunnel was deleted under it.
+func TestParseIPFIB(t *testing.T) {
+	const fib = "ipv4-VRF:0, fib_index:0, flow hash:[src dst sport dport proto flowlabel ] epoch:0 flags:none locks:[default-route:1, ]\r\n" +
+		"0.0.0.0/0\r\n  unicast-ip4-chain\r\n  [@0]: dpo-load-balance: [proto:ip4 index:1 buckets:1 uRPF:0 to:[0:0]]\r\n    [0] [@0]: dpo-drop ip4\r\n" +
+		"10.233.0.0/24\r\n  unicast-ip4-chain\r\n  [@0]: dpo-load-balance: [proto:ip4 index:9 buckets:1 uRPF:15 to:[0:0]]\r\n" +
+		"    [0] [@4]: ipv4-glean: [src:10.233.0.0/24] loop0: mtu:9000 next:1 flags:[] ffffffffffffdead000000000806\r\n" +
+		"usrsp:overlay-l3, fib_index:1, flow hash:[src dst sport dport proto flowlabel ] epoch:0 flags:none locks:[interface:2, CLI:1, ]\r\n" +
+		"10.78.0.60/32\r\n  unicast-ip4-chain\r\n  [@0]: dpo-load-balance: [proto:ip4 index:18 buckets:1 uRPF:21 to:[0:0]]\r\n" +
+		"    [0] [@3]: arp-ipv4: via 10.78.0.60 vxlan_tunnel0\r\n" +
+		"10.78.0.110/32\r\n  unicast-ip4-chain\r\n  [@0]: dpo-load-balance: [proto:ip4 index:19 buckets:1 uRPF:22 to:[0:0]]\r\n" +
+		"    [0] [@0]: dpo-drop ip4\r\n"
+	got := ParseIPFIB(fib)
+	want := []FIBEntry{
+		{Table: "ipv4-VRF:0", Prefix: netip.MustParsePrefix("0.0.0.0/0"), Paths: []string{"[0] [@0]: dpo-drop ip4"}},
+		{Table: "ipv4-VRF:0", Prefix: netip.MustParsePrefix("10.233.0.0/24"),
+			Paths: []string{"[0] [@4]: ipv4-glean: [src:10.233.0.0/24] loop0: mtu:9000 next:1 flags:[] ffffffffffffdead000000000806"}},
+		{Table: "usrsp:overlay-l3", Prefix: netip.MustParsePrefix("10.78.0.60/32"), Paths: []string{"[0] [@3]: arp-ipv4: via 10.78.0.60 vxlan_tunnel0"}},
+		{Table: "usrsp:overlay-l3", Prefix: netip.MustParsePrefix("10.78.0.110/32"), Paths: []string{"[0] [@0]: dpo-drop ip4"}},
+	}
+	assert.Equal(t, want, got)
+	via := []bool{false, false, true, false}
+	for i, e := range got {
+		assert.Equal(t, via[i], e.Via("vxlan_tunnel"), "%s", e.Prefix)
+	}
+	assert.True(t, got[1].Via("loop"), "an interface followed by a colon")
+	assert.Empty(t, ParseIPFIB(""))
 }
