@@ -34,7 +34,7 @@ build: ## build every module and the binaries into bin/
 	@mkdir -p $(BIN)
 	@# Static, trimmed binaries: the CNI binary starts ~12% faster without
 	@# the dynamic loader (cnibench latency --vs), and the pod needs no libc.
-	@for c in services/cni-entry/cmd/userspace services/ovs-adapter/cmd/ovs-adapter \
+	@for c in services/cni-entry/cmd/userspace services/cni-entry/cmd/install-cni services/ovs-adapter/cmd/ovs-adapter \
 	          services/vpp-adapter/cmd/vpp-adapter services/pod-consumer/cmd/pod-consumer tools/cmd/cnibench; do \
 	  echo "   $(BIN)/$$(basename $$c)"; CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$(basename $$c) ./$$c; done
 
@@ -48,12 +48,27 @@ test: deps ## unit and integration tests of every module (README's test command)
 	@for m in $(MODULES); do echo "== test $${m#$(CURDIR)/}"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
 .PHONY: e2e
-e2e: deps ## end-to-end on a private OVS-DPDK: libcni -> cni-entry -> NATS -> ovs-adapter -> testpmd/pod-consumer (root)
+e2e: deps test-images ## the image smoke test, then end-to-end on a private OVS-DPDK: libcni -> cni-entry -> NATS -> ovs-adapter -> testpmd/pod-consumer (root)
 	cd tools && $(GO) test -tags e2e -race -count=1 -v -timeout 20m ./e2e/
 
 .PHONY: e2e-overlay
 e2e-overlay: deps ## only the overlay e2e tests (issue 13): VXLAN between vswitches in netns "nodes", peers over NATS (root)
 	cd tools && $(GO) test -tags e2e -race -count=1 -v -timeout 20m -run '^TestOverlay' ./e2e/
+
+# Images (issue 14): one per component, FROM scratch, static binaries only,
+# built with podman and --pull=never (no registry), tagged
+# localhost/usrsp/<component>:<module version>. See deploy/images/README.md.
+.PHONY: images
+images: ## build the five images (cni-installer, ovs-adapter, vpp-adapter, pod-consumer, nats-server) with podman
+	@GO=$(GO) deploy/images/build.sh
+
+.PHONY: test-images
+test-images: ## make images, then run each with podman (--version, --help; the installer for real); root, else skips (fails under CI)
+	@if [ "$$(id -u)" != 0 ] || ! command -v podman >/dev/null; then \
+	  if [ "$${CI:-}" = true ]; then echo "test-images: CI must run as root with podman (make deps)"; exit 1; fi; \
+	  echo "test-images: skipped: needs root and podman (make deps installs podman)"; exit 0; fi; \
+	$(MAKE) --no-print-directory images; \
+	cd tools && $(GO) test -tags images -race -count=1 -v -timeout 5m ./images/
 
 .PHONY: demo
 demo: deps ## README's first command: OVS-DPDK + NATS + adapter, two pods, traffic and events, then teardown (root)

@@ -51,7 +51,7 @@ func TestParse(t *testing.T) {
 			"--shared-dir", "/sh", "--link-dir", "/l", "--kubelet-pods-dir", "/k", "--vtep", "10.0.0.2", "--overlay-interval", "1m"},
 			want: adapterkit.Config{NATSURL: "nats://flag:4222", NATSCreds: "/c", Node: "n1", StateDir: "/s",
 				PodDirs: adapterkit.PodDirs{SharedDir: "/sh", LinkDir: "/l", KubeletPodsDir: "/k"}, VTEP: "10.0.0.2", OverlayInterval: time.Minute}},
-		{name: "version", args: []string{"--version"}, out: "test-adapter 1.2.3 (vpp, built and tested for VPP 25.10)\n", wantErr: adapterkit.ErrVersion},
+		{name: "version", args: []string{"--version"}, out: "test-adapter 1.2.3 (vpp, contracts API v1, built and tested for VPP 25.10)\n", wantErr: adapterkit.ErrVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

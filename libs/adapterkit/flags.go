@@ -95,7 +95,7 @@ func (p Program) Parse(fs *flag.FlagSet, args []string, out, w io.Writer) (Confi
 		return cfg, err
 	}
 	if version {
-		fmt.Fprintf(out, "%s %s (%s, built and tested for %s)\n", p.Name, p.Version, p.Engine, p.Vswitch)
+		fmt.Fprintf(out, "%s %s (%s, contracts API %s, built and tested for %s)\n", p.Name, p.Version, p.Engine, contracts.APIVersion, p.Vswitch)
 		return cfg, ErrVersion
 	}
 	log, err := NewLogger(w, level)

@@ -1,16 +1,44 @@
 package natsauth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strings"
 )
 
-// ServerConfig describes a hub server (one of the NATS cluster's servers,
-// or the single node-local server of today's deploy).
+// ServerConfig describes a hub server: one of the NATS cluster's servers
+// (Cluster set), or a single server.
 type ServerConfig struct {
-	Listen     string // client listen host:port; "" leaves the server default
-	LeafListen string // host:port to accept leaf nodes on; "" accepts none
-	TLS        *TLS   // server certificate; CAFile set: clients must present a certificate it signed
+	Listen     string   // client listen host:port; "" leaves the server default
+	LeafListen string   // host:port to accept leaf nodes on; "" accepts none
+	TLS        *TLS     // server certificate; CAFile set: clients must present a certificate it signed
+	Cluster    *Cluster // routes to the other servers of the cluster; nil: a single server
+}
+
+// Cluster makes a hub one server of a NATS cluster. Every server gets the
+// same configuration: the route list names all of them, and nats-server
+// ignores the route to itself.
+type Cluster struct {
+	Name   string   // cluster name, the same on every server
+	Listen string   // host:port of the route listener, e.g. 0.0.0.0:6222
+	Routes []string // host:port of every server's route listener
+}
+
+// RouteUser is the user the cluster's servers present to each other.
+const RouteUser = "route"
+
+// RoutePassword is the password of RouteUser. Routes carry every message
+// unfiltered, so they must not be open to anything that reaches the route
+// port. It is derived from the system account's seed: the same on every
+// re-render (a reload after a revocation keeps the cluster together), and
+// private like the seed, so the rendered cluster configuration is a secret.
+func (a *Authority) RoutePassword() string {
+	seed, _ := a.System.Seed()
+	m := hmac.New(sha256.New, seed)
+	m.Write([]byte("usrsp nats cluster routes"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // ServerConfig renders a nats-server configuration (the format of
@@ -32,7 +60,28 @@ func (a *Authority) ServerConfig(c ServerConfig) string {
 		}
 		b.WriteString("}\n")
 	}
+	if c.Cluster != nil {
+		a.writeCluster(&b, c.Cluster, c.TLS)
+	}
 	return b.String()
+}
+
+// writeCluster renders the cluster block: route listener, the routes'
+// password and the routes with it; TLS (mutual when CAFile is set) like
+// the clients'.
+func (a *Authority) writeCluster(b *strings.Builder, c *Cluster, tls *TLS) {
+	pw := a.RoutePassword()
+	fmt.Fprintf(b, "cluster {\n  name: %q\n  listen: %q\n", c.Name, c.Listen)
+	fmt.Fprintf(b, "  authorization {\n    user: %q\n    password: %q\n  }\n", RouteUser, pw)
+	b.WriteString("  routes: [\n")
+	for _, r := range c.Routes {
+		fmt.Fprintf(b, "    %q\n", "nats-route://"+RouteUser+":"+pw+"@"+r)
+	}
+	b.WriteString("  ]\n")
+	if tls != nil {
+		tls.writeServerBlock(b, "  ")
+	}
+	b.WriteString("}\n")
 }
 
 // LeafConfig describes the leaf server of one node.

@@ -9,7 +9,8 @@
 // containers/image updates on every image copy as root (`podman build`
 // too; its place is fixed, not under the storage root: see
 // containers/common#682). Images are built locally FROM scratch: no
-// registry is ever contacted.
+// registry is ever contacted. System is the other mode: the machine's own
+// storage, for the image smoke test that runs what `make images` built.
 package podmantest
 
 import (
@@ -47,10 +48,12 @@ type Config struct {
 }
 
 // Podman is a private podman instance; Close removes everything it made.
+// System's is the machine's own podman instead.
 type Podman struct {
-	Dir  string
-	env  []string
-	logf func(format string, args ...any)
+	Dir    string
+	env    []string
+	logf   func(format string, args ...any)
+	system bool // the machine's storage: Close must not reset it
 }
 
 // Missing says why podman cannot run here ("" if it can).
@@ -126,6 +129,37 @@ runroot = %q
 	return p, nil
 }
 
+// System is the machine's own podman, whose storage holds what `make
+// images` built, with only the runtime settings this machine needs (runc,
+// cgroupfs, a file events log, ulimits: see New) in a temporary
+// containers.conf. Storage, run root and tmp dir stay podman's defaults
+// (they must match what podman recorded in its database), and Close removes
+// only the configuration, never an image or a container. Use --rm.
+func System(cfg Config) (*Podman, error) {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	dir, err := os.MkdirTemp("", "usrsp-podman-system-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Podman{Dir: dir, logf: cfg.Logf, system: true}
+	conf := fmt.Sprintf(`[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = %q
+`, p.path("events.log"))
+	if err := os.WriteFile(p.path("containers.conf"), []byte(conf), 0o644); err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	p.env = append(os.Environ(), "CONTAINERS_CONF="+p.path("containers.conf"))
+	return p, nil
+}
+
 func (p *Podman) path(elem ...string) string {
 	return filepath.Join(append([]string{p.Dir}, elem...)...)
 }
@@ -152,6 +186,12 @@ func (p *Podman) RemoveNetwork(name string) error {
 // stderr.
 func (p *Podman) Run(ctx context.Context, args ...string) (string, error) {
 	return p.run(ctx, false, args...)
+}
+
+// RunCombined is Run with podman's stderr (and the container's) in the
+// returned output too.
+func (p *Podman) RunCombined(ctx context.Context, args ...string) (string, error) {
+	return p.run(ctx, true, args...)
 }
 
 // run runs podman; combined: stderr goes to the returned output too.
@@ -220,10 +260,13 @@ func BuildPause(ctx context.Context, repoDir, out string) error {
 // Close removes every pod and container (tearing down their networks
 // through CNI while the node still runs), then podman's storage with
 // `system reset` (which also unmounts the overlay layers), then the
-// directory. Safe to call twice.
+// directory. Safe to call twice. System's Close removes only its directory.
 func (p *Podman) Close() error {
 	if _, err := os.Stat(p.Dir); os.IsNotExist(err) {
 		return nil
+	}
+	if p.system {
+		return os.RemoveAll(p.Dir)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -24,20 +24,20 @@ import (
 	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/services/ovs-adapter/adapter"
 	"usrsp.dev/services/ovs-adapter/ovs"
+	"usrsp.dev/services/ovs-adapter/version"
 )
 
 // maxRetries bounds the reconciles in a row that re-create ports vswitchd
 // keeps failing (1+2+4+8+16 s of backoff).
 const maxRetries = 5
 
-// Version is the adapter's version.
-const Version = "0.1.0"
-
 // Program is the ovs-adapter binary: its flag defaults and what --version
 // prints.
 var Program = adapterkit.Program{
-	Name: "ovs-adapter", Engine: contracts.EngineOVSDPDK, Version: Version,
-	Vswitch:  "Open vSwitch 3.1 with DPDK 22.11",
+	Name: "ovs-adapter", Engine: contracts.EngineOVSDPDK, Version: version.Version,
+	// What the tests ran against: Debian 12's openvswitch-switch-dpdk
+	// 3.1.0-2+deb12u1 (`ovs-vswitchd --version`: 3.1.0, DPDK 22.11.11).
+	Vswitch:  "Open vSwitch 3.1.0 with DPDK 22.11.11",
 	StateDir: "/var/lib/usrsp/ovs-adapter", MetricsAddr: ":9477",
 }
 
@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	// unparsable --vtep is NewOverlay's error below.
 	vtep, _ := netip.ParseAddr(cfg.VTEP)
 	d.Adapter, err = adapter.New(adapter.Config{
-		OVS: d.ovs, Store: store, Events: d.Publisher(), Metrics: d.Metrics, OVSRunDir: cfg.OVSRunDir, Roots: roots, Version: Version,
+		OVS: d.ovs, Store: store, Events: d.Publisher(), Metrics: d.Metrics, OVSRunDir: cfg.OVSRunDir, Roots: roots, Version: version.Version,
 		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") }, VTEP: vtep,
 	})
 	if err != nil {

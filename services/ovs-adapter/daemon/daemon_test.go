@@ -21,6 +21,7 @@ import (
 	"usrsp.dev/libs/ovsdpdk/ovsdpdktest"
 	"usrsp.dev/services/ovs-adapter/daemon"
 	"usrsp.dev/services/ovs-adapter/ovs/ovstest"
+	"usrsp.dev/services/ovs-adapter/version"
 )
 
 // TestDaemonOverNATS runs the daemon on a private OVS-DPDK and an embedded
@@ -128,8 +129,8 @@ func TestVersionFlag(t *testing.T) {
 	cfg.RegisterFlags(fs)
 	_, err := daemon.Program.Parse(fs, []string{"--version", "--ovsdb", "tcp:127.0.0.1:6640"}, &out, io.Discard)
 	require.True(t, errors.Is(err, adapterkit.ErrVersion), "%v", err)
-	assert.Contains(t, out.String(), "ovs-adapter "+daemon.Version)
-	assert.Contains(t, out.String(), "Open vSwitch")
+	assert.Contains(t, out.String(), "ovs-adapter "+version.Version)
+	assert.Contains(t, out.String(), "Open vSwitch 3.1.0 with DPDK 22.11.11")
 	assert.Equal(t, "tcp:127.0.0.1:6640", cfg.OVSDB)
 }
 

@@ -20,11 +20,8 @@ import (
 	"usrsp.dev/libs/adapterkit"
 	"usrsp.dev/libs/confine"
 	"usrsp.dev/libs/vpp"
+	"usrsp.dev/services/vpp-adapter/version"
 )
-
-// Version is the adapter version; its build metadata names the VPP
-// release the binary API is generated for.
-const Version = "0.1.0+vpp" + vpp.BuiltFor
 
 // Config configures an Adapter.
 type Config struct {
@@ -102,14 +99,14 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) (ReplaySummary, error) 
 	defer a.gate.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.ReplayTimeout)
 	defer cancel()
-	version, err := s.Client.Version(ctx)
+	running, err := s.Client.Version(ctx)
 	if err != nil {
 		a.cfg.Log.Warn().Err(err).Msg("cannot read the VPP version")
 	}
 	a.mu.Lock()
-	a.client, a.vppVersion, a.ready = s.Client, version, false
+	a.client, a.vppVersion, a.ready = s.Client, running, false
 	a.mu.Unlock()
-	a.cfg.Log.Info().Str("vpp_version", version).Msg("connected to VPP, replaying desired state")
+	a.cfg.Log.Info().Str("vpp_version", running).Msg("connected to VPP, replaying desired state")
 
 	sum, err := a.reconcile(ctx, s.Client)
 	msg := ""
@@ -934,7 +931,7 @@ func (a *Adapter) Status(context.Context, *contracts.StatusRequest) (*contracts.
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := &contracts.StatusResponse{Ready: a.ready, Engine: contracts.EngineVPP, Version: Version,
+	s := &contracts.StatusResponse{Ready: a.ready, Engine: contracts.EngineVPP, Version: version.Version,
 		Attachments: len(recs), Message: a.lastErr}
 	if a.vppVersion != "" {
 		s.Vswitch = "VPP " + a.vppVersion

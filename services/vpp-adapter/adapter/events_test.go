@@ -15,6 +15,7 @@ import (
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/vpp-adapter/adapter"
 	"usrsp.dev/services/vpp-adapter/daemon/daemontest"
+	"usrsp.dev/services/vpp-adapter/version"
 )
 
 // TestEventsSayWhatHappened serves the adapter (on the fake VPP) over an
@@ -27,7 +28,7 @@ func TestEventsSayWhatHappened(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	h := newHarness(t, func(cfg *adapter.Config) { cfg.Events = contracts.NewPublisher(nc, node, contracts.EngineVPP) })
-	svc, err := service.Add(nc, service.Config{Node: node, Engine: contracts.EngineVPP, Version: adapter.Version}, h.a)
+	svc, err := service.Add(nc, service.Config{Node: node, Engine: contracts.EngineVPP, Version: version.Version}, h.a)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Stop() })
 	evs := daemontest.NewEvents()

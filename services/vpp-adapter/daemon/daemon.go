@@ -19,10 +19,11 @@ import (
 	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/vpp-adapter/adapter"
+	"usrsp.dev/services/vpp-adapter/version"
 )
 
 // Program is the vpp-adapter binary: name, version, flag defaults.
-var Program = adapterkit.Program{Name: "vpp-adapter", Engine: contracts.EngineVPP, Version: adapter.Version,
+var Program = adapterkit.Program{Name: "vpp-adapter", Engine: contracts.EngineVPP, Version: version.Version,
 	Vswitch: "VPP " + vpp.BuiltFor, StateDir: "/var/lib/usrsp/vpp-adapter", MetricsAddr: ":9641"}
 
 // Config configures the daemon: the kit's common part and VPP's.

@@ -7,6 +7,7 @@
 //	usrsp-nats-creds node -dir auth -out creds node-1    # creds/node-1/{cni,adapter,leaf}.creds
 //	usrsp-nats-creds operator -dir auth -out creds alice # creds/operator-alice.creds
 //	usrsp-nats-creds server-config -dir auth > nats.conf # hub server: trust + accounts (public JWTs only)
+//	usrsp-nats-creds server-config -dir auth -routes nats-0:6222,nats-1:6222,nats-2:6222 -leaf-listen 0.0.0.0:7422 > cluster.conf
 //	usrsp-nats-creds leaf-config -dir auth -hub nats-leaf://hub:7422 -creds /etc/usrsp/nats/leaf.creds > leaf.conf
 //	usrsp-nats-creds revoke -dir auth UABC...            # then re-render and reload the server configs
 package main
@@ -21,7 +22,9 @@ import (
 	"strings"
 	"time"
 
+	"usrsp.dev/contracts"
 	"usrsp.dev/libs/natsauth"
+	"usrsp.dev/tools/version"
 )
 
 func main() {
@@ -39,9 +42,10 @@ commands:
   init           create the authority (operator, account, signing and system keys) in -dir
   node NODE...   mint NODE's cni, adapter and leaf .creds into -out/NODE/
   operator NAME  mint a read-only operator identity into -out/operator-NAME.creds
-  server-config  print the configuration of a hub nats-server
+  server-config  print the configuration of a hub nats-server (-routes: of a cluster's server)
   leaf-config    print the configuration of a node's leaf nats-server
   revoke UKEY... revoke users by public key (printed by node/operator)
+  version        print the version
 run "usrsp-nats-creds <command> -h" for its flags`
 
 func run(args []string, stdout io.Writer) error {
@@ -49,6 +53,14 @@ func run(args []string, stdout io.Writer) error {
 		return errors.New(usage)
 	}
 	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-version":
+		_, err := fmt.Fprintf(stdout, "usrsp-nats-creds %s (contracts API %s)\n", version.Version, contracts.APIVersion)
+		return err
+	case "help", "--help", "-help", "-h":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	dir := fs.String("dir", "nats-authority", "authority directory (private: holds the account signing key)")
 	// load parses the flags and reads the authority.
@@ -93,12 +105,24 @@ func run(args []string, stdout io.Writer) error {
 		var c natsauth.ServerConfig
 		fs.StringVar(&c.Listen, "listen", "", "client listen host:port (default: the server's)")
 		fs.StringVar(&c.LeafListen, "leaf-listen", "", "accept leaf nodes on host:port")
-		tls := tlsFlags(fs, "server certificate", "CA of client certificates (makes them required)")
+		var cl natsauth.Cluster
+		fs.StringVar(&cl.Name, "cluster-name", "usrsp", "cluster name (with -routes)")
+		fs.StringVar(&cl.Listen, "cluster-listen", "0.0.0.0:6222", "route listen host:port (with -routes)")
+		routes := fs.String("routes", "", "host:port of every cluster server's route listener, comma-separated; "+
+			"makes a cluster server whose config holds the route password (a secret)")
+		tls := tlsFlags(fs, "server certificate (also for routes)", "CA of client certificates (makes them required, for routes too)")
 		a, err := load()
 		if err != nil {
 			return err
 		}
 		c.TLS = tls()
+		if *routes != "" {
+			cl.Routes = strings.Split(*routes, ",")
+			if cl.Name == "" || cl.Listen == "" {
+				return errors.New("server-config: -routes needs -cluster-name and -cluster-listen")
+			}
+			c.Cluster = &cl
+		}
 		_, err = io.WriteString(stdout, a.ServerConfig(c))
 		return err
 	case "leaf-config":

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
@@ -35,6 +36,18 @@ func TestRun(t *testing.T) {
 		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
 	}
 	require.Contains(t, sh("leaf-config", "-dir", auth, "-hub", "nats-leaf://hub:7422"), "nats-leaf://hub:7422")
+	cluster := sh("server-config", "-dir", auth, "-routes", "nats-0.nats:6222,nats-1.nats:6222", "-leaf-listen", "0.0.0.0:7422")
+	require.Contains(t, cluster, `listen: "0.0.0.0:6222"`)
+	require.Contains(t, cluster, "@nats-1.nats:6222")
+	confFile := filepath.Join(tmp, "cluster.conf")
+	require.NoError(t, os.WriteFile(confFile, []byte(cluster), 0o600))
+	opts, err := server.ProcessConfigFile(confFile) // what nats-server -c reads
+	require.NoError(t, err)
+	require.Len(t, opts.Routes, 2)
+	require.Equal(t, natsauth.RouteUser, opts.Cluster.Username)
+	require.Equal(t, 7422, opts.LeafNode.Port)
+	require.NotContains(t, sh("server-config", "-dir", auth), "cluster")
+	require.ErrorContains(t, run([]string{"server-config", "-dir", auth, "-routes", "a:6222", "-cluster-name", ""}, &bytes.Buffer{}), "-cluster-name")
 	require.ErrorContains(t, run([]string{"node", "-dir", auth}, &bytes.Buffer{}), "at least one name")
 	require.ErrorContains(t, run([]string{"bogus"}, &bytes.Buffer{}), "unknown command")
 

@@ -16,6 +16,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/services/pod-consumer/internal/discovery"
+	"usrsp.dev/services/pod-consumer/version"
 )
 
 // Exit codes.
@@ -39,6 +40,7 @@ Usage:
   pod-consumer dpdk-args  [--eal-only] [--json]
   pod-consumer probe serve [--if net1] [--duration 0] [--json]
   pod-consumer probe ping <ip> [--if net1] [-c 3] [-i 1s] [-W 2s] [-s 56] [--json]
+  pod-consumer --version | --help
 
 Every command takes --dir (env USRSP_DIR, default /var/run/usrsp),
 --annotations (env USRSP_ANNOTATIONS, default /etc/podinfo/annotations) and
@@ -56,8 +58,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	run, ok := cmds[args[0]]
 	if !ok {
-		if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		switch args[0] {
+		case "help", "-h", "--help":
 			fmt.Fprint(env.Stdout, usage)
+			return ExitOK
+		case "version", "--version":
+			fmt.Fprintf(env.Stdout, "pod-consumer %s (contracts API %s, pod data %s)\n",
+				version.Version, contracts.APIVersion, contracts.PodDataVersion)
 			return ExitOK
 		}
 		fmt.Fprintf(env.Stderr, "pod-consumer: unknown command %q\n\n%s", args[0], usage)

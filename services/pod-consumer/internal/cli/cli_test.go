@@ -19,6 +19,7 @@ import (
 	"usrsp.dev/libs/ovsdpdk"
 	"usrsp.dev/libs/testkit"
 	"usrsp.dev/services/pod-consumer/internal/discovery"
+	"usrsp.dev/services/pod-consumer/version"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -112,6 +113,22 @@ func TestErrorsAndUsage(t *testing.T) {
 			code, _, errOut := run(context.Background(), tc.args...)
 			assert.Equal(t, tc.code, code)
 			assert.Contains(t, errOut, tc.msg)
+		})
+	}
+}
+
+// TestVersionAndHelp: what the image smoke test and a person run.
+func TestVersionAndHelp(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--version", "pod-consumer " + version.Version + " (contracts API v1, pod data usrsp/v1)\n"},
+		{"version", "pod-consumer " + version.Version + " "},
+		{"--help", "Usage:"},
+		{"help", "pod-consumer --version | --help"},
+	} {
+		t.Run(tc.arg, func(t *testing.T) {
+			code, out, _ := run(context.Background(), tc.arg)
+			assert.Equal(t, ExitOK, code)
+			assert.Contains(t, out, tc.want)
 		})
 	}
 }
