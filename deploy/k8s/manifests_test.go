@@ -341,12 +341,20 @@ func TestImagesArePinned(t *testing.T) {
 func TestNodeDaemonSets(t *testing.T) {
 	hostPaths := []string{"/opt/cni/bin", "/etc/usrsp/nats/leaf.creds", "/etc/usrsp/nats/adapter.creds",
 		"/var/lib/cni/usrspcni", "/run/usrsp/l", "/var/lib/kubelet/pods"}
+	bidi, h2c := corev1.MountPropagationBidirectional, corev1.MountPropagationHostToContainer
 	tests := []struct {
 		file, adapter, image string
 		own                  []string // the vswitch's socket dir and the state dir
+		// The adapter's mounts with propagation (every other has none):
+		// the kubelet's pod dir at least HostToContainer, so emptyDirs
+		// mounted later are seen; Bidirectional only where the adapter
+		// bind-mounts OVS's dpdkvhostuser sockets into pod directories.
+		propagation map[string]corev1.MountPropagationMode
 	}{
-		{"nodes/ovs-dpdk/daemonset.yaml", "ovs-adapter", "ovs-adapter", []string{"/var/run/openvswitch", "/var/lib/usrsp/ovs-adapter"}},
-		{"nodes/vpp/daemonset.yaml", "vpp-adapter", "vpp-adapter", []string{"/run/vpp", "/var/lib/usrsp/vpp-adapter"}},
+		{"nodes/ovs-dpdk/daemonset.yaml", "ovs-adapter", "ovs-adapter", []string{"/var/run/openvswitch", "/var/lib/usrsp/ovs-adapter"},
+			map[string]corev1.MountPropagationMode{"/var/lib/cni/usrspcni": bidi, "/var/lib/kubelet/pods": bidi}},
+		{"nodes/vpp/daemonset.yaml", "vpp-adapter", "vpp-adapter", []string{"/run/vpp", "/var/lib/usrsp/vpp-adapter"},
+			map[string]corev1.MountPropagationMode{"/var/lib/kubelet/pods": h2c}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -404,18 +412,35 @@ func TestNodeDaemonSets(t *testing.T) {
 			assert.Equal(t, "nats://127.0.0.1:4222", env["NATS_URL"].Value)
 			require.NotNil(t, env["VTEP"].ValueFrom)
 			assert.Equal(t, "status.hostIP", env["VTEP"].ValueFrom.FieldRef.FieldPath)
-			// Pod directories at the host's paths; the kubelet's with
-			// HostToContainer, so emptyDirs mounted later are seen.
+			// Pod directories at the host's paths, with the propagation
+			// the table names and none elsewhere.
 			mounts := map[string]corev1.VolumeMount{}
 			for _, m := range a.VolumeMounts {
 				mounts[m.MountPath] = m
 				if p, ok := vols[m.Name]; ok && !strings.HasPrefix(p, "/etc/") {
 					assert.Equal(t, p, m.MountPath, "%s at the host's path", m.Name)
 				}
+				want, got := tt.propagation[m.MountPath], corev1.MountPropagationMode("")
+				if m.MountPropagation != nil {
+					got = *m.MountPropagation
+				}
+				assert.Equal(t, want, got, "mountPropagation of %s", m.MountPath)
+				if got == bidi {
+					sc := a.SecurityContext
+					assert.True(t, sc != nil && sc.Privileged != nil && *sc.Privileged, "Bidirectional needs a privileged container")
+				}
 			}
-			require.Contains(t, mounts, "/var/lib/kubelet/pods")
-			require.NotNil(t, mounts["/var/lib/kubelet/pods"].MountPropagation)
-			assert.Equal(t, corev1.MountPropagationHostToContainer, *mounts["/var/lib/kubelet/pods"].MountPropagation)
+			for p := range tt.propagation {
+				assert.Contains(t, mounts, p)
+			}
+			for _, c := range append(spec.Containers, spec.InitContainers...) {
+				if c.Name == tt.adapter {
+					continue
+				}
+				for _, m := range c.VolumeMounts {
+					assert.Nil(t, m.MountPropagation, "%s: %s", c.Name, m.MountPath)
+				}
+			}
 		})
 	}
 }

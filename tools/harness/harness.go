@@ -77,6 +77,15 @@ type Config struct {
 	// startup.conf's startup-config), as an operator configures a node's
 	// uplink: a restarted VPP restores them by itself.
 	VPPStartupCLI []string
+	// AdapterCommand makes the adapter's process from its binary name
+	// (ovs-adapter, vpp-adapter) and flags; nil: the built binary in Bin.
+	// The deployed-layout test runs the adapter's image with podman.
+	AdapterCommand func(name string, args []string) *exec.Cmd
+	// SharedMount makes SharedDir a shared mount point (bind-mounted on
+	// itself, rshared), as a node's pod-directory roots are for the
+	// adapter container's Bidirectional volumes: a mount made beneath it in
+	// the container then reaches the host and the pods.
+	SharedMount bool
 	// vswitchUp runs after the vswitch started and after every
 	// RestartVswitch: a Cluster puts the underlay on it again.
 	vswitchUp func(ctx context.Context, h *Harness) error
@@ -150,6 +159,14 @@ func New(ctx context.Context, cfg Config) (_ *Harness, err error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.SharedMount {
+		if err := shareMount(h.SharedDir()); err != nil {
+			return nil, err
+		}
+		// Registered early: unmounted after the adapter and the pods are
+		// gone, before the directory is removed.
+		h.onClose(func() error { return syscall.Unmount(h.SharedDir(), syscall.MNT_DETACH) })
 	}
 
 	if cfg.Engine == contracts.EngineOVSDPDK && !cfg.OVSLocked {
@@ -420,6 +437,9 @@ func (h *Harness) StartAdapter(ctx context.Context) error {
 		}
 		args = append(args, h.cfg.AdapterArgs...)
 		cmd := exec.Command(filepath.Join(h.Bin, name), args...)
+		if h.cfg.AdapterCommand != nil {
+			cmd = h.cfg.AdapterCommand(name, args)
+		}
 		cmd.Stdout, cmd.Stderr = out, out
 		// Own process group: Ctrl-C reaches the harness, which stops it by pid.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -514,6 +534,18 @@ func stopPID(p *os.Process, done <-chan struct{}, sig syscall.Signal, grace time
 	case <-time.After(grace):
 		return fmt.Errorf("pid %d did not exit after SIGKILL", p.Pid)
 	}
+}
+
+// shareMount makes dir a shared mount point of its own (mount --bind dir
+// dir; mount --make-rshared dir).
+func shareMount(dir string) error {
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mount %s on itself: %w", dir, err)
+	}
+	if err := syscall.Mount("", dir, "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
+		return errors.Join(fmt.Errorf("make %s rshared: %w", dir, err), syscall.Unmount(dir, syscall.MNT_DETACH))
+	}
+	return nil
 }
 
 // freePort returns a loopback address with a port free right now.

@@ -75,10 +75,11 @@ func (p *Pod) Close() error {
 // Command is name+args run inside the pod: in its network namespace, and in
 // a private mount namespace (ip netns exec makes one) where the pod's
 // directory is bind-mounted at PodMountPath, so paths in the pod data work
-// as they would in a container.
+// as they would in a container. Recursively, as runtimes bind volumes: a
+// socket the adapter bind-mounted into the directory comes along.
 func (p *Pod) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	all := append([]string{"netns", "exec", p.NetnsName, "sh", "-c",
-		`mount --bind "$1" "$2" && shift 2 && exec "$@"`, "pod", p.Dir(), p.h.PodMountPath(), name}, args...)
+		`mount --rbind "$1" "$2" && shift 2 && exec "$@"`, "pod", p.Dir(), p.h.PodMountPath(), name}, args...)
 	cmd := exec.CommandContext(ctx, "ip", all...)
 	// ip and sh exec, so the pid is the program's; own group for Ctrl-C.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -131,10 +131,13 @@ runroot = %q
 
 // System is the machine's own podman, whose storage holds what `make
 // images` built, with only the runtime settings this machine needs (runc,
-// cgroupfs, a file events log, ulimits: see New) in a temporary
+// cgroupfs, ulimits: see New; no events log) in a temporary
 // containers.conf. Storage, run root and tmp dir stay podman's defaults
 // (they must match what podman recorded in its database), and Close removes
-// only the configuration, never an image or a container. Use --rm.
+// only the configuration, never an image or a container. Use --rm. No
+// events: conmon's `podman container cleanup` runs after a detached
+// container exits, maybe after Close, and would make a file log's
+// directory again (seen: a left /tmp/usrsp-podman-system-*/events.log).
 func System(cfg Config) (*Podman, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -144,15 +147,14 @@ func System(cfg Config) (*Podman, error) {
 		return nil, err
 	}
 	p := &Podman{Dir: dir, logf: cfg.Logf, system: true}
-	conf := fmt.Sprintf(`[containers]
+	conf := `[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = %q
-`, p.path("events.log"))
+events_logger = "none"
+`
 	if err := os.WriteFile(p.path("containers.conf"), []byte(conf), 0o644); err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
@@ -213,6 +215,16 @@ func (p *Podman) run(ctx context.Context, combined bool, args ...string) (string
 		return stdout.String(), fmt.Errorf("podman %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// Command is a podman command with the instance's configuration, for a
+// caller that runs it itself (e.g. `podman run` in the foreground as a
+// long-running process; podman proxies SIGTERM to the container).
+func (p *Podman) Command(args ...string) *exec.Cmd {
+	cmd := exec.Command("podman", args...)
+	cmd.Env = p.env
+	p.logf("podman %s (started)", strings.Join(args, " "))
+	return cmd
 }
 
 // BuildImages builds PauseImage and PodConsumerImage FROM scratch out of
