@@ -3,10 +3,12 @@ package k8s_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -80,7 +83,7 @@ func decodeStrict(doc []byte) (object, error) {
 	key := tm.APIVersion + "/" + tm.Kind
 	if tm.Kind == "Kustomization" {
 		k := &Kustomization{}
-		if err := yaml.UnmarshalStrict(doc, k); err != nil {
+		if err := unmarshalStrict(doc, k); err != nil {
 			return object{}, fmt.Errorf("%s: %w", key, err)
 		}
 		if k.APIVersion != "kustomize.config.k8s.io/v1beta1" {
@@ -93,10 +96,31 @@ func decodeStrict(doc []byte) (object, error) {
 		return object{}, fmt.Errorf("no Go type for %q", key)
 	}
 	o := newObj()
-	if err := yaml.UnmarshalStrict(doc, o); err != nil {
+	if err := unmarshalStrict(doc, o); err != nil {
 		return object{}, fmt.Errorf("%s: %w", key, err)
 	}
 	return object{kind: key, obj: o}, nil
+}
+
+// unmarshalStrict is what `kubectl apply --validate=strict` checks:
+// unknown or duplicate fields and wrong types are errors (yaml's strict
+// decode, which converts YAML to JSON by the target's types), and keys
+// match case-sensitively: encoding/json alone would take HostNetwork for
+// hostNetwork, so a second decode with sigs.k8s.io/json reports those.
+func unmarshalStrict(doc []byte, o any) error {
+	if err := yaml.UnmarshalStrict(doc, o); err != nil {
+		return err
+	}
+	j, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return err
+	}
+	fresh := reflect.New(reflect.TypeOf(o).Elem()).Interface()
+	// Only the strict (unknown-field) errors count here: a type error is
+	// YAML 1.1's y/n/on/off read without the target, which the first
+	// decode already judged.
+	strict, _ := sigsjson.UnmarshalStrict(j, fresh, sigsjson.DisallowUnknownFields)
+	return errors.Join(strict...)
 }
 
 // splitDocs splits a YAML stream at "---" lines, dropping empty documents.
@@ -148,6 +172,7 @@ func TestDecodeStrictRefuses(t *testing.T) {
 		{"wrong type", "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: d}\nspec: {minReadySeconds: soon}", "minReadySeconds"},
 		{"bad quantity", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {limits: {memory: lots}}}]}", "quantities must match"},
 		{"duplicate field", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, name: b}", "already set"},
+		{"miscased field", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {HostNetwork: true, containers: [{name: c, image: i}]}", "HostNetwork"},
 		{"unknown kind", "apiVersion: v1\nkind: Podd\nmetadata: {name: p}", "no Go type"},
 		{"unknown NAD field", "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: {config: '{}', confg: x}", "confg"},
 		{"unknown kustomization field", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\nimage: []", "image"},

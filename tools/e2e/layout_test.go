@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +143,26 @@ func TestDeployedLayoutOVS(t *testing.T) {
 	phase(t, "DEL", func() { del(t, ctx, vnet, ps...) })
 	assertGone(t, ctx, h, vnet, ps...)
 	assert.Empty(t, mountsUnder(t, h.SharedDir()), "the adapter's unmounts reached the host")
+
+	// And two pods pinging each other through the same containers: memif
+	// probes (OVS makes their sockets at the pods' host paths itself).
+	mnet := requireNetwork(t)(h.MemifNetwork("layout-memif", "br-layout-m", "10.75.0.0/24"))
+	var mps []*harness.Pod
+	phase(t, "ADD+CHECK two memif probe pods", func() { mps = pods(t, ctx, h, mnet, 2) })
+	phase(t, "probe ping", func() {
+		servedIP, err := mps[0].IPv4(ifName)
+		require.NoError(t, err)
+		serve, err := mps[0].StartPodConsumer(ctx, "probe", "serve")
+		require.NoError(t, err)
+		require.NoError(t, serve.WaitOutput(ctx, "answering ARP and ping"), serve.Output())
+		out, err := mps[1].PodConsumer(ctx, "probe", "ping", servedIP, "-c", "5", "-i", "100ms", "-W", "2s")
+		require.NoError(t, err, "pod-consumer probe ping exits 0 only when replies came back\n%s", out)
+		t.Logf("probe ping through the adapter image:\n%s", out)
+		assert.Contains(t, out, "5 packets transmitted, 5 received, 0% packet loss")
+		require.NoError(t, serve.Stop(syscall.SIGTERM))
+	})
+	phase(t, "memif DEL", func() { del(t, ctx, mnet, mps...) })
+	assertGone(t, ctx, h, mnet, mps...)
 
 	// The DaemonSet before issue 14 mounted the pod-directory roots
 	// without propagation (podman's default for a volume: rprivate).

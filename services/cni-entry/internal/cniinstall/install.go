@@ -20,8 +20,10 @@ func Install(src, dir, name string) (err error) {
 	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
 		return fmt.Errorf("--name %q: want a plain file name", name)
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("--dest %s: not a directory (mount the host's CNI bin directory there): %v", dir, err)
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("--dest: %w (mount the host's CNI bin directory there)", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("--dest %s: not a directory (mount the host's CNI bin directory there)", dir)
 	}
 	in, err := os.Open(src)
 	if err != nil {

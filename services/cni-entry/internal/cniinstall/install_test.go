@@ -34,6 +34,10 @@ func TestInstall(t *testing.T) {
 		{name: "missing dest", as: "userspace", wantErr: "--dest", setup: func(t *testing.T, _, dir string) {
 			require.NoError(t, os.RemoveAll(dir))
 		}},
+		{name: "dest is a file", as: "userspace", wantErr: "bin: not a directory", setup: func(t *testing.T, _, dir string) {
+			require.NoError(t, os.RemoveAll(dir))
+			writeFile(t, dir, []byte("x"), 0o644)
+		}},
 		{name: "missing src", as: "userspace", wantErr: "--src", setup: func(t *testing.T, src, _ string) {
 			require.NoError(t, os.Remove(src))
 		}},

@@ -1,8 +1,10 @@
 package config_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,6 +75,18 @@ func TestShippedNetworksLoad(t *testing.T) {
 			}
 			stdin, err := json.Marshal(m)
 			require.NoError(t, err)
+
+			// LoadNetConf ignores unknown fields (old configs carry some);
+			// a shipped NAD must not: a typo would be silently dropped.
+			// ipam is the IPAM plugin's to check, runtimeConfig the runtime's.
+			noIPAM := maps.Clone(m)
+			delete(noIPAM, "ipam")
+			delete(noIPAM, "runtimeConfig")
+			b, err := json.Marshal(noIPAM)
+			require.NoError(t, err)
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			require.NoError(t, dec.Decode(&config.NetConf{}), "a field of spec.config that cni-entry does not know")
 
 			conf, err := config.LoadNetConf(stdin, env)
 			require.NoError(t, err)
