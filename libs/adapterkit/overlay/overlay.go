@@ -205,30 +205,31 @@ func (m *Manager) Run(ctx context.Context) error {
 	// answered again, rather than wait a whole interval.
 	again := time.NewTimer(min(m.cfg.Interval/2, time.Second))
 	defer again.Stop()
-	m.announce(false)
-	m.sync(ctx, connectedSince, hold)
+	local := m.members()
+	m.announce(local)
+	m.sync(ctx, local, connectedSince, hold)
 	for {
 		select {
 		case <-ctx.Done():
-			m.announce(true)
+			m.leave()
 			_ = m.cfg.NC.FlushTimeout(2 * time.Second)
 			m.log.Info().Msg("overlay discovery stopped; announced leaving")
 			return nil
 		case <-tick.C:
 			// Announcements that queued while a sync blocked are newer
-			// than the deadlines expire would judge.
-			if _, answer := m.receiveQueued(msgs); answer {
-				m.announce(false)
-			}
+			// than the deadlines expire would judge (a peer that asked to
+			// be answered is, by the announcement below).
+			m.receiveQueued(msgs)
 			now := time.Now()
 			if !m.cfg.NC.IsConnected() {
 				connectedSince = now.Add(m.cfg.Interval) // not before the next tick
 			} else if now.Sub(connectedSince) >= hold {
 				m.expire(now)
 			}
-			m.announce(false)
+			local = m.members()
+			m.announce(local)
 		case <-again.C:
-			m.announceAsNew()
+			m.announceAsNew(m.members())
 			continue
 		case <-m.nudge:
 			// A burst of attaches nudges once per pod; reading the
@@ -242,20 +243,26 @@ func (m *Manager) Run(ctx context.Context) error {
 			case <-m.nudge:
 			default:
 			}
-			if m.membersChanged() {
-				m.announce(false)
+			local = m.members()
+			if m.changedSinceAnnounced(local) {
+				m.announce(local)
 			}
 		case msg := <-msgs:
 			c, a := m.receive(msg)
 			changed, answer := m.receiveQueued(msgs)
-			if answer = answer || a; answer {
-				m.announce(false)
+			changed, answer = changed || c, answer || a
+			if !changed && !answer {
+				continue
 			}
-			if !c && !changed {
+			local = m.members()
+			if answer {
+				m.announce(local)
+			}
+			if !changed {
 				continue
 			}
 		}
-		m.sync(ctx, connectedSince, hold)
+		m.sync(ctx, local, connectedSince, hold)
 	}
 }
 
@@ -333,13 +340,12 @@ func (m *Manager) expire(now time.Time) {
 	}
 }
 
-// membersChanged reports whether local membership differs from what was
+// changedSinceAnnounced reports whether local differs from what was
 // announced last.
-func (m *Manager) membersChanged() bool {
-	members := m.members()
+func (m *Manager) changedSinceAnnounced(local []contracts.OverlayMember) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !equalMembers(members, m.lastMembers)
+	return !equalMembers(local, m.lastMembers)
 }
 
 // members is this node's overlay networks, sorted by name, one per VNI
@@ -371,22 +377,25 @@ func (m *Manager) members() []contracts.OverlayMember {
 	})
 }
 
-// announceAsNew announces under a new epoch, which every peer answers.
-func (m *Manager) announceAsNew() {
+// announceAsNew announces local under a new epoch, which every peer
+// answers.
+func (m *Manager) announceAsNew(local []contracts.OverlayMember) {
 	m.mu.Lock()
 	m.epoch = max(m.epoch+1, time.Now().UnixNano())
 	m.mu.Unlock()
-	m.announce(false)
+	m.announce(local)
 }
 
-// announce publishes this node's announcement (best effort: the next
-// tick repeats it).
-func (m *Manager) announce(leaving bool) {
+// announce publishes this node's announcement of its networks local (best
+// effort: the next tick repeats it).
+func (m *Manager) announce(local []contracts.OverlayMember) { m.publish(local, false) }
+
+// leave announces that this node is leaving.
+func (m *Manager) leave() { m.publish(nil, true) }
+
+func (m *Manager) publish(networks []contracts.OverlayMember, leaving bool) {
 	a := contracts.Announcement{Node: m.cfg.Node, Engine: m.cfg.Engine, VTEP: m.cfg.VTEP.String(),
-		IntervalMS: m.cfg.Interval.Milliseconds(), Leaving: leaving}
-	if !leaving {
-		a.Networks = m.members()
-	}
+		IntervalMS: m.cfg.Interval.Milliseconds(), Leaving: leaving, Networks: networks}
 	m.mu.Lock()
 	a.Epoch = m.epoch
 	m.seq++
@@ -402,10 +411,11 @@ func (m *Manager) announce(leaving bool) {
 	}
 }
 
-// sync hands the dataplane the tunnels the peers imply, allowed to prune
-// once this node has heard its peers for a hold since listening.
-func (m *Manager) sync(ctx context.Context, listening time.Time, hold time.Duration) {
-	want := m.Tunnels()
+// sync hands the dataplane the tunnels the peers imply for the local
+// networks, allowed to prune once this node has heard its peers for a
+// hold since listening.
+func (m *Manager) sync(ctx context.Context, local []contracts.OverlayMember, listening time.Time, hold time.Duration) {
+	want := m.tunnels(local)
 	prune := m.cfg.NC.IsConnected() && time.Since(listening) >= hold
 	// Bounded: a hung vswitch call must not stop announcing and expiry;
 	// the next interval tries again.
@@ -425,8 +435,9 @@ func (m *Manager) sync(ctx context.Context, listening time.Time, hold time.Durat
 // are untrusted beyond their own name: a peer host route that is a local
 // pod's address, or that an earlier peer (by node name) already claims,
 // is dropped, so no peer can draw a pod's traffic away from it.
-func (m *Manager) Tunnels() []Tunnel {
-	local := m.members()
+func (m *Manager) Tunnels() []Tunnel { return m.tunnels(m.members()) }
+
+func (m *Manager) tunnels(local []contracts.OverlayMember) []Tunnel {
 	peers := m.Peers()
 	var out []Tunnel
 	seen := map[[2]string]string{} // (network, remote VTEP) -> peer
