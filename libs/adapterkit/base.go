@@ -79,12 +79,28 @@ func (b *Base) NewOverlay(dp overlay.Dataplane) (*overlay.Manager, error) {
 	if b.Config.VTEP == "" {
 		return nil, nil
 	}
-	vtep, err := netip.ParseAddr(b.Config.VTEP)
-	if err != nil || !vtep.Is4() {
+	vtep, ok := b.vtep()
+	if !ok {
 		return nil, contracts.Errorf(contracts.CodeInvalidConfig, "--vtep %q is not an IPv4 address (overlays need an IPv4 underlay)", b.Config.VTEP)
 	}
 	return overlay.New(overlay.Config{NC: b.NC, Node: b.Config.Node, Engine: b.Program.Engine, VTEP: vtep,
 		Interval: b.Config.OverlayInterval, Dataplane: dp, Log: b.Log, OnSync: b.Metrics.ObserveOverlaySync})
+}
+
+// VTEP is --vtep, for the adapter (made before NewOverlay, which needs it
+// as its Dataplane): zero when unset or not an IPv4 address, which
+// NewOverlay then refuses.
+func (b *Base) VTEP() netip.Addr {
+	vtep, _ := b.vtep()
+	return vtep
+}
+
+func (b *Base) vtep() (netip.Addr, bool) {
+	vtep, err := netip.ParseAddr(b.Config.VTEP)
+	if err != nil || !vtep.Is4() {
+		return netip.Addr{}, false
+	}
+	return vtep, true
 }
 
 // ServiceOptions are the engine's parts of the micro service.

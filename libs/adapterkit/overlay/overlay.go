@@ -18,6 +18,8 @@ package overlay
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,15 @@ type Tunnel struct {
 	// Routes are the peer's pod addresses on a routed network (netType
 	// interface), to route into this tunnel.
 	Routes []netip.Prefix
+}
+
+// ID names the tunnel of network to the peer VTEP remote in the vswitch
+// (VPP's tag, OVS's port name): 12 hex digits of
+// SHA-256("<network>/<remote>"), stable across restarts and short enough
+// for an interface name.
+func ID(network, remote string) string {
+	sum := sha256.Sum256([]byte(network + "/" + remote))
+	return hex.EncodeToString(sum[:6])
 }
 
 func (t Tunnel) String() string {
@@ -539,4 +550,30 @@ func Members(atts []contracts.Attachment) []contracts.OverlayMember {
 		out = append(out, *m)
 	}
 	return out
+}
+
+// Hook is an adapter's link to its overlay: it holds the node's Manager
+// (anything with Changed), or nothing, and passes local changes on. The
+// zero value has none; Changed never blocks.
+type Hook struct {
+	mu sync.Mutex
+	o  interface{ Changed() }
+}
+
+// Set makes Changed reach o (nil: nothing).
+func (h *Hook) Set(o interface{ Changed() }) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.o = o
+}
+
+// Changed tells the overlay, if any, that local membership or the
+// vswitch changed.
+func (h *Hook) Changed() {
+	h.mu.Lock()
+	o := h.o
+	h.mu.Unlock()
+	if o != nil {
+		o.Changed()
+	}
 }

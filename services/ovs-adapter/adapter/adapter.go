@@ -16,6 +16,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/libs/confine"
 	"usrsp.dev/services/ovs-adapter/ovs"
 )
@@ -66,7 +67,7 @@ type Adapter struct {
 	// one can say when they are back.
 	failed map[string]bool
 	// overlay hears about membership and vswitch changes (SetOverlay).
-	overlay interface{ Changed() }
+	overlay overlay.Hook
 	// tunnelMu serializes the changes of VXLAN ports (SyncTunnels, and
 	// dropping a network's after its last detach) with their reading of
 	// the records. Taken after gate.
@@ -117,7 +118,7 @@ func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 		a.publish(contracts.ErrorEvent(contracts.OpAttach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
-	a.changed()
+	a.overlay.Changed()
 	a.publish(contracts.AttachedEvent(r.Key, r.Network, d,
 		fmt.Sprintf("port %s (%s) on bridge %s", att.HostIfName, a.portType(r.Key), a.bridgeOf(r.Key))))
 	return &contracts.AttachResponse{Attachment: att}, nil
@@ -320,7 +321,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 		a.publish(contracts.ErrorEvent(contracts.OpDetach, &r.Key, r.Network, d, err))
 		return nil, err
 	}
-	a.changed()
+	a.overlay.Changed()
 	if removed {
 		a.publish(contracts.DetachedEvent(r.Key, r.Network, d, "port "+removedName))
 	}
@@ -476,7 +477,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 		a.publish(contracts.ErrorEvent(contracts.OpGC, nil, r.Network, d, err))
 		return nil, err
 	}
-	a.changed()
+	a.overlay.Changed()
 	for _, k := range removed {
 		a.publish(contracts.GCEvent(k, r.Network, d, "port "+PortName(k)))
 	}

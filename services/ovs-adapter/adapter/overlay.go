@@ -2,8 +2,6 @@ package adapter
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,21 +23,7 @@ var _ overlay.Dataplane = (*Adapter)(nil)
 // its overlay membership or the vswitch changed: after every successful
 // attach, detach, GC and reconcile. nil stops that. Call it before
 // serving.
-func (a *Adapter) SetOverlay(o interface{ Changed() }) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.overlay = o
-}
-
-// changed tells the overlay (if any) to look again.
-func (a *Adapter) changed() {
-	a.mu.Lock()
-	o := a.overlay
-	a.mu.Unlock()
-	if o != nil {
-		o.Changed()
-	}
-}
+func (a *Adapter) SetOverlay(o interface{ Changed() }) { a.overlay.Set(o) }
 
 // checkOverlay refuses an overlay network on a node without a VTEP.
 func (a *Adapter) checkOverlay(h contracts.HostInterface) error {
@@ -64,10 +48,7 @@ func (a *Adapter) Members() ([]contracts.OverlayMember, error) {
 // TunnelName is the OVS port name of the VXLAN port of network to the
 // peer VTEP remote: "usx" and the first 12 hex digits of
 // SHA-256("<network>/<remote>"), 15 bytes like PortName.
-func TunnelName(network, remote string) string {
-	sum := sha256.Sum256([]byte(network + "/" + remote))
-	return "usx" + hex.EncodeToString(sum[:6])
-}
+func TunnelName(network, remote string) string { return "usx" + overlay.ID(network, remote) }
 
 // overlayBridge is where an overlay network's tunnels go: the bridge and
 // VLAN of its attachments.

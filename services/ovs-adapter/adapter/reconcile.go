@@ -46,7 +46,7 @@ func (a *Adapter) Reconcile(ctx context.Context) (ReconcileResult, error) {
 		return res, err
 	}
 	a.metrics.reconciled(res)
-	a.changed() // a restarted vswitchd kept the tunnels in its database; the overlay checks them
+	a.overlay.Changed() // a restarted vswitchd kept the tunnels in its database; the overlay checks them
 	a.publish(contracts.ReconciledEvent(nil, "", d, fmt.Sprintf("%d attachments; removed %d ports without a record, re-created %d, re-exposed %d vhost-user sockets, %d failed",
 		a.count(), len(res.Removed), len(res.Recreated), res.Relinked, len(res.Failed))))
 	return res, nil

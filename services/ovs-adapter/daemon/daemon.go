@@ -11,7 +11,6 @@ import (
 	"flag"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -123,10 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	log.Info().Strs("roots", roots.Dirs()).Msg("request paths are confined to these directories")
 	// The adapter is the overlay's dataplane, so it is made first; an
 	// unparsable --vtep is NewOverlay's error below.
-	vtep, _ := netip.ParseAddr(cfg.VTEP)
 	d.Adapter, err = adapter.New(adapter.Config{
 		OVS: d.ovs, Store: store, Events: d.Publisher(), Metrics: d.Metrics, OVSRunDir: cfg.OVSRunDir, Roots: roots, Version: version.Version,
-		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") }, VTEP: vtep,
+		OnEventError: func(err error) { log.Warn().Err(err).Msg("event not published") }, VTEP: d.VTEP(),
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 
 	"usrsp.dev/contracts"
 	"usrsp.dev/libs/adapterkit"
+	"usrsp.dev/libs/adapterkit/overlay"
 	"usrsp.dev/libs/confine"
 	"usrsp.dev/libs/vpp"
 	"usrsp.dev/services/vpp-adapter/version"
@@ -43,8 +44,7 @@ type Config struct {
 	// off forever.
 	ReplayTimeout time.Duration
 	// VTEP is this node's underlay address (--vtep), the local end of the
-	// overlay's VXLAN tunnels; zero refuses overlay networks (SetOverlay
-	// may set it).
+	// overlay's VXLAN tunnels; zero refuses overlay networks.
 	VTEP netip.Addr
 }
 
@@ -67,7 +67,7 @@ type Adapter struct {
 	ready      bool
 	vppVersion string
 	lastErr    string
-	overlay    interface{ Changed() } // SetOverlay; nil: none
+	overlay    overlay.Hook // SetOverlay
 
 	// vtepIf is the VPP interface last found with the VTEP (guarded by
 	// shared; a reconnect may renumber it, checkVTEP looks again then).
@@ -126,7 +126,7 @@ func (a *Adapter) Up(ctx context.Context, s vpp.Session) (ReplaySummary, error) 
 	for _, e := range sum.events {
 		a.publish(e)
 	}
-	a.changed() // VPP lost its tunnels if it restarted
+	a.overlay.Changed() // VPP lost its tunnels if it restarted
 	return sum, err
 }
 
@@ -182,7 +182,7 @@ func (a *Adapter) Attach(ctx context.Context, r *contracts.AttachRequest) (*cont
 		return nil, err
 	}
 	a.publish(contracts.AttachedEvent(r.Key, r.Network, time.Since(start), describe(resp.Attachment)))
-	a.changed()
+	a.overlay.Changed()
 	return resp, nil
 }
 
@@ -597,7 +597,7 @@ func (a *Adapter) Detach(ctx context.Context, r *contracts.DetachRequest) (*cont
 	case d.removed:
 		a.publish(contracts.DetachedEvent(r.Key, network, time.Since(start), d.what))
 	}
-	a.changed()
+	a.overlay.Changed()
 	return &contracts.DetachResponse{Removed: d.removed}, nil
 }
 
@@ -913,7 +913,7 @@ func (a *Adapter) GC(ctx context.Context, r *contracts.GCRequest) (*contracts.GC
 	}
 	if len(out.Removed) > 0 {
 		a.refreshOwned() // once: it reads and checks every record
-		defer a.changed()
+		defer a.overlay.Changed()
 	}
 	if len(errs) > 0 {
 		return nil, contracts.Errorf(contracts.CodeOf(errs[0]), "gc of network %s: %d of %d removals failed: %v",

@@ -2,8 +2,6 @@ package adapter
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -30,40 +28,15 @@ const TunnelSHG = 1
 // TunnelTag is the tag of the tunnel of network to the peer VTEP remote:
 // TunnelTagPrefix + 12 hex digits of sha256("<network>/<remote>").
 func TunnelTag(network string, remote netip.Addr) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s", network, remote))
-	return TunnelTagPrefix + hex.EncodeToString(sum[:6])
+	return TunnelTagPrefix + overlay.ID(network, remote.String())
 }
 
 var _ overlay.Dataplane = (*Adapter)(nil)
 
 // SetOverlay makes the adapter tell o whenever local membership or VPP
 // changed (after a replay and every successful attach, detach and GC).
-// When o also has a VTEP and Config.VTEP is unset, that is the VTEP. Call
-// it before serving requests.
-func (a *Adapter) SetOverlay(o interface{ Changed() }) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.overlay = o
-	if v, ok := o.(interface{ VTEP() netip.Addr }); ok && !a.cfg.VTEP.IsValid() {
-		a.cfg.VTEP = v.VTEP()
-	}
-}
-
-// changed tells the overlay, if any, that something changed.
-func (a *Adapter) changed() {
-	a.mu.Lock()
-	o := a.overlay
-	a.mu.Unlock()
-	if o != nil {
-		o.Changed()
-	}
-}
-
-func (a *Adapter) vtep() netip.Addr {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cfg.VTEP
-}
+// Call it before serving requests.
+func (a *Adapter) SetOverlay(o interface{ Changed() }) { a.overlay.Set(o) }
 
 // checkOverlay refuses an overlay network on a node without a VTEP, and
 // VXLAN between VPPs carries IPv4 only on routed networks.
@@ -71,7 +44,7 @@ func (a *Adapter) checkOverlay(r *contracts.AttachRequest) error {
 	if r.Interface.Overlay == nil {
 		return nil
 	}
-	if !a.vtep().IsValid() {
+	if !a.cfg.VTEP.IsValid() {
 		return invalid("interface.overlay: network %s spans nodes (vni %d) but this node's vpp-adapter has no --vtep",
 			r.Network, r.Interface.Overlay.VNI)
 	}
@@ -280,7 +253,7 @@ func transportError(err error) bool {
 // interface (the operator's uplink): VPP sends VXLAN from there. The
 // caller holds a.shared, which guards vtepIf.
 func (a *Adapter) checkVTEP(ctx context.Context, c *vpp.Client) error {
-	vtep := a.vtep()
+	vtep := a.cfg.VTEP
 	has := func(p netip.Prefix) bool { return p.Addr() == vtep }
 	// The uplink found last time first: one message instead of one per
 	// interface (a node has as many as it has pods).

@@ -83,9 +83,9 @@ func Start(cfg Config) (*Daemon, error) {
 	b.Log.Info().Strs("roots", roots.Dirs()).Msg("request paths are confined to these directories")
 	d := &Daemon{Base: b, cfg: cfg}
 	d.Adapter = adapter.New(adapter.Config{Store: st, Roots: roots, Log: b.Log, Metrics: b.Metrics, Events: b.Publisher(),
-		TablePerNetwork: cfg.TablePerNetwork})
-	// The overlay needs the adapter (its Dataplane) and the adapter its
-	// VTEP, before any request.
+		TablePerNetwork: cfg.TablePerNetwork, VTEP: b.VTEP()})
+	// The adapter is the overlay's dataplane, so it is made first; an
+	// unparsable --vtep is NewOverlay's error below.
 	if d.Overlay, err = b.NewOverlay(d.Adapter); err != nil {
 		b.Close()
 		return nil, err
