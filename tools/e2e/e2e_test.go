@@ -361,20 +361,26 @@ func TestMemifProbePing(t *testing.T) {
 	servedIP, err := ps[0].IPv4(ifName)
 	require.NoError(t, err)
 
-	phase(t, "probe ping", func() {
-		serve, err := ps[0].StartPodConsumer(ctx, "probe", "serve")
-		require.NoError(t, err)
-		require.NoError(t, serve.WaitOutput(ctx, "answering ARP and ping"), serve.Output())
-		out, err := ps[1].PodConsumer(ctx, "probe", "ping", servedIP, "-c", "5", "-i", "100ms", "-W", "2s")
-		require.NoError(t, err, "pod-consumer probe ping exits 0 only when replies came back\n%s", out)
-		t.Logf("probe ping:\n%s", out)
-		assert.Contains(t, out, "5 packets transmitted, 5 received, 0% packet loss")
-		assert.Equal(t, 5, strings.Count(out, "bytes from "+servedIP))
-		require.NoError(t, serve.Stop(syscall.SIGTERM))
-		assert.Contains(t, serve.Output(), "5 echo requests")
-	})
+	phase(t, "probe ping", func() { probeServeAndPing(t, ctx, ps[0], ps[1], servedIP) })
 	phase(t, "probe DEL", func() { del(t, ctx, net, ps...) })
 	assertGone(t, ctx, h, net, ps...)
+}
+
+// probeServeAndPing runs `pod-consumer probe serve` in server and 5 `probe ping`s
+// to its address servedIP from client, and checks that every echo came
+// back and was answered once.
+func probeServeAndPing(t *testing.T, ctx context.Context, server, client *harness.Pod, servedIP string) {
+	t.Helper()
+	serve, err := server.StartPodConsumer(ctx, "probe", "serve")
+	require.NoError(t, err)
+	require.NoError(t, serve.WaitOutput(ctx, "answering ARP and ping"), serve.Output())
+	out, err := client.PodConsumer(ctx, "probe", "ping", servedIP, "-c", "5", "-i", "100ms", "-W", "2s")
+	require.NoError(t, err, "pod-consumer probe ping exits 0 only when replies came back\n%s", out)
+	t.Logf("probe ping:\n%s", out)
+	assert.Contains(t, out, "5 packets transmitted, 5 received, 0% packet loss")
+	assert.Equal(t, 5, strings.Count(out, "bytes from "+servedIP))
+	require.NoError(t, serve.Stop(syscall.SIGTERM))
+	assert.Contains(t, serve.Output(), "5 echo requests")
 }
 
 // kill -9 of the adapter between ADD and DEL: DEL fails with code 11 but

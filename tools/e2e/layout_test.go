@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,14 +151,7 @@ func TestDeployedLayoutOVS(t *testing.T) {
 	phase(t, "probe ping", func() {
 		servedIP, err := mps[0].IPv4(ifName)
 		require.NoError(t, err)
-		serve, err := mps[0].StartPodConsumer(ctx, "probe", "serve")
-		require.NoError(t, err)
-		require.NoError(t, serve.WaitOutput(ctx, "answering ARP and ping"), serve.Output())
-		out, err := mps[1].PodConsumer(ctx, "probe", "ping", servedIP, "-c", "5", "-i", "100ms", "-W", "2s")
-		require.NoError(t, err, "pod-consumer probe ping exits 0 only when replies came back\n%s", out)
-		t.Logf("probe ping through the adapter image:\n%s", out)
-		assert.Contains(t, out, "5 packets transmitted, 5 received, 0% packet loss")
-		require.NoError(t, serve.Stop(syscall.SIGTERM))
+		probeServeAndPing(t, ctx, mps[0], mps[1], servedIP)
 	})
 	phase(t, "memif DEL", func() { del(t, ctx, mnet, mps...) })
 	assertGone(t, ctx, h, mnet, mps...)
