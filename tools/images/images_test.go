@@ -119,17 +119,9 @@ func TestImages(t *testing.T) {
 	})
 
 	t.Run("cni-installer --sleep stops on SIGTERM", func(t *testing.T) {
-		name := "usrsp-images-test-" + suffix(t)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = pm.Run(ctx, "rm", "--force", "--time", "1", name)
-		})
-		_, err := pm.Run(ctx, "run", "--detach", "--name", name, "--network", "none",
-			"-v", t.TempDir()+":/host/opt/cni/bin", images[0].ref(), "--sleep")
-		require.NoError(t, err)
+		name := runDetached(t, ctx, pm, "-v", t.TempDir()+":/host/opt/cni/bin", images[0].ref(), "--sleep")
 		waitLog(t, ctx, pm, name, "installed")
-		_, err = pm.Run(ctx, "stop", "--time", "20", name)
+		_, err := pm.Run(ctx, "stop", "--time", "20", name)
 		require.NoError(t, err)
 		code, err := pm.Run(ctx, "inspect", "--format", "{{.State.ExitCode}}", name)
 		require.NoError(t, err)
@@ -137,14 +129,7 @@ func TestImages(t *testing.T) {
 	})
 
 	t.Run("nats-server serves as non-root", func(t *testing.T) {
-		name := "usrsp-images-test-" + suffix(t)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = pm.Run(ctx, "rm", "--force", "--time", "1", name)
-		})
-		_, err := pm.Run(ctx, "run", "--detach", "--name", name, "--network", "none", images[4].ref(), "-a", "127.0.0.1", "-p", "4222")
-		require.NoError(t, err)
+		name := runDetached(t, ctx, pm, images[4].ref(), "-a", "127.0.0.1", "-p", "4222")
 		waitLog(t, ctx, pm, name, "Server is ready")
 	})
 }
@@ -158,6 +143,21 @@ func run(t *testing.T, ctx context.Context, pm *podmantest.Podman, opts []string
 	out, err := pm.RunCombined(ctx, full...)
 	require.NoError(t, err, out)
 	return out
+}
+
+// runDetached starts a container (podman run --detach, no network) with
+// args, removes it when t ends, and returns its name.
+func runDetached(t *testing.T, ctx context.Context, pm *podmantest.Podman, args ...string) string {
+	t.Helper()
+	name := "usrsp-images-test-" + suffix(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = pm.Run(ctx, "rm", "--force", "--time", "1", name)
+	})
+	_, err := pm.Run(ctx, append([]string{"run", "--detach", "--name", name, "--network", "none"}, args...)...)
+	require.NoError(t, err)
+	return name
 }
 
 // waitLog waits (bounded by ctx) until the container's log contains want.
